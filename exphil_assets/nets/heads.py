@@ -1,0 +1,148 @@
+"""Autoregressive controller heads: buttons -> main x -> main y -> c x -> c y -> shoulder.
+
+Label layout (ARCHITECTURE.md, int64 [..., 13]): columns 0-7 buttons A, B, X, Y,
+Z, L, R, D-up (0/1); 8 main x, 9 main y, 10 c x, 11 c y (17 buckets); 12 shoulder
+(5 buckets).
+
+Each head sees the backbone's hidden state plus the values of the heads before
+it: the labels in training (teacher forcing), the sampled values at play time.
+The previous values are encoded as one vector `cond` (8 button bits, then a
+one-hot per stick axis); head k reads the prefix of `cond` that covers the
+heads before it, so one encoding serves both modes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NUM_BUTTONS = 8  # A, B, X, Y, Z, L, R, D-up
+STICK_BUCKETS = 17  # per stick axis; bucket 8 is neutral
+SHOULDER_BUCKETS = 5
+NUM_LABEL_COLUMNS = NUM_BUTTONS + 4 + 1
+
+# (name, label column, classes) of the categorical heads, in sampling order.
+CATEGORICAL_HEADS: tuple[tuple[str, int, int], ...] = (
+    ("main_x", 8, STICK_BUCKETS),
+    ("main_y", 9, STICK_BUCKETS),
+    ("c_x", 10, STICK_BUCKETS),
+    ("c_y", 11, STICK_BUCKETS),
+    ("shoulder", 12, SHOULDER_BUCKETS),
+)
+HEAD_NAMES: tuple[str, ...] = ("buttons",) + tuple(name for name, _, _ in CATEGORICAL_HEADS)
+
+
+def _cond_dims() -> list[int]:
+    """Width of the conditioning prefix each categorical head reads."""
+    dims, width = [], NUM_BUTTONS
+    for _, _, classes in CATEGORICAL_HEADS:
+        dims.append(width)
+        width += classes
+    return dims
+
+
+class ControllerHeads(nn.Module):
+    """hidden [..., H] -> logits of the six heads, conditioned autoregressively."""
+
+    def __init__(self, hidden_size: int, head_hidden: int = 64):
+        super().__init__()
+        self.buttons = nn.Linear(hidden_size, NUM_BUTTONS)
+        self.cond_dims = _cond_dims()
+        self.categorical = nn.ModuleDict(
+            {
+                name: nn.Sequential(
+                    nn.Linear(hidden_size + cond, head_hidden), nn.GELU(), nn.Linear(head_hidden, classes)
+                )
+                for (name, _, classes), cond in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True)
+            }
+        )
+
+    @staticmethod
+    def _encode(values: torch.Tensor, classes: int | None, dtype: torch.dtype) -> torch.Tensor:
+        """Previous-head values as conditioning features: bits for buttons, one-hot for buckets."""
+        if classes is None:
+            return values.to(dtype)
+        return F.one_hot(values, classes).to(dtype)
+
+    def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Teacher-forced logits: every head is conditioned on the *label* values before it."""
+        _check_labels(labels, hidden)
+        parts = [self._encode(labels[..., :NUM_BUTTONS], None, hidden.dtype)]
+        for _, col, classes in CATEGORICAL_HEADS[:-1]:
+            parts.append(self._encode(labels[..., col], classes, hidden.dtype))
+        cond = torch.cat(parts, dim=-1)
+        logits = {"buttons": self.buttons(hidden)}
+        for (name, _, _), width in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True):
+            logits[name] = self.categorical[name](torch.cat([hidden, cond[..., :width]], dim=-1))
+        return logits
+
+    @torch.no_grad()
+    def sample(
+        self, hidden: torch.Tensor, deterministic: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Sample a full action, head by head. Returns int64 [..., 13] in the label layout.
+
+        deterministic: buttons pressed where p > 0.5, buckets by argmax, each head
+        conditioned on the values already chosen. Otherwise draws from each head.
+        """
+        lead = hidden.shape[:-1]
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        p_buttons = torch.sigmoid(self.buttons(flat))
+        if deterministic:
+            buttons = (p_buttons > 0.5).long()
+        else:
+            buttons = torch.bernoulli(p_buttons, generator=generator).long()
+        action = [buttons]
+        cond = [self._encode(buttons, None, flat.dtype)]
+        for name, _, classes in CATEGORICAL_HEADS:
+            logits = self.categorical[name](torch.cat([flat, *cond], dim=-1))
+            if deterministic:
+                value = logits.argmax(-1)
+            else:
+                value = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)[:, 0]
+            action.append(value[:, None])
+            cond.append(self._encode(value, classes, flat.dtype))
+        return torch.cat(action, dim=-1).reshape(*lead, NUM_LABEL_COLUMNS)
+
+    def log_prob(self, hidden: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(action | hidden) [...]: the sum of the six heads' log-probs, each conditioned on `actions`."""
+        return action_log_prob(self(hidden, actions), actions)
+
+    def entropy(self, hidden: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Sum of per-head entropies [...], later heads conditioned on `actions` (teacher forcing)."""
+        return action_entropy(self(hidden, actions))
+
+
+def action_log_prob(logits: dict[str, torch.Tensor], actions: torch.Tensor) -> torch.Tensor:
+    """Log-probability [...] of full actions [..., 13] under teacher-forced logits."""
+    b_logits = logits["buttons"].float()
+    total = -F.binary_cross_entropy_with_logits(
+        b_logits, actions[..., :NUM_BUTTONS].to(b_logits.dtype), reduction="none"
+    ).sum(-1)
+    for name, col, _ in CATEGORICAL_HEADS:
+        logp = torch.log_softmax(logits[name].float(), dim=-1)
+        total = total + logp.gather(-1, actions[..., col : col + 1]).squeeze(-1)
+    return total
+
+
+def action_entropy(logits: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of the heads' entropies [...] (buttons: sum of 8 Bernoulli entropies)."""
+    b = logits["buttons"].float()
+    p = torch.sigmoid(b)
+    # H(Bernoulli) = softplus(l) - p*l, stable for large |l|.
+    total = (F.softplus(b) - p * b).sum(-1)
+    for name, _, _ in CATEGORICAL_HEADS:
+        logp = torch.log_softmax(logits[name].float(), dim=-1)
+        total = total - (logp.exp() * logp).sum(-1)
+    return total
+
+
+def _check_labels(labels: torch.Tensor, hidden: torch.Tensor) -> None:
+    if labels.shape[-1] != NUM_LABEL_COLUMNS or labels.shape[:-1] != hidden.shape[:-1]:
+        raise ValueError(
+            f"ControllerHeads: labels have shape {tuple(labels.shape)}, expected "
+            f"{tuple(hidden.shape[:-1]) + (NUM_LABEL_COLUMNS,)} (hidden is {tuple(hidden.shape)})"
+        )
+    if labels.dtype != torch.long:
+        raise ValueError(f"ControllerHeads: labels must be int64, got {labels.dtype}")

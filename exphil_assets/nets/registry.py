@@ -1,0 +1,34 @@
+"""Backbone registry: one name -> one module, built from a PolicyConfig.
+
+Every backbone has the same interface (ARCHITECTURE.md, Networks):
+`forward(x [B,T,D], state=None) -> (y [B,T,H], state)`, `init_state(batch, device=None)`,
+`step(state, x [B,D]) -> (state, y [B,H])` and `out_dim`. A state is a tuple of
+tensors, each with the batch on dim 1 (empty for the MLP).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from exphil_assets.nets.mlp import MLPBackbone
+from exphil_assets.nets.recurrent import RecurrentBackbone
+
+if TYPE_CHECKING:
+    from exphil_assets.nets.policy import PolicyConfig
+
+BACKBONES: tuple[str, ...] = ("mlp", "lstm", "gru", "mamba", "sliding_window", "hybrid")
+TEMPORAL_BACKBONES: tuple[str, ...] = BACKBONES[1:]
+
+
+def build_backbone(name: str, input_dim: int, cfg: PolicyConfig) -> nn.Module:
+    """Build backbone `name` reading its sizes from `cfg` (a PolicyConfig)."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
+    width = cfg.hidden[0]
+    if name == "mlp":
+        return MLPBackbone(input_dim, cfg.hidden, cfg.dropout)
+    if name in ("lstm", "gru"):
+        return RecurrentBackbone(name, input_dim, width, cfg.num_layers, cfg.dropout, cfg.truncate_bptt)
+    raise NotImplementedError(f"backbone {name!r} is not built yet")
