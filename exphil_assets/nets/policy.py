@@ -83,6 +83,7 @@ class PolicyConfig:
     dropout: float = 0.1
     window_size: int = 60  # attention span in frames (sliding_window, hybrid)
     num_heads: int = 4  # attention heads
+    attention_layers: int = 1  # attention blocks after the LSTM in the hybrid backbone
     state_size: int = 16  # Mamba SSM state size N
     expand_factor: int = 2  # Mamba inner width = expand_factor * hidden[0]
     conv_size: int = 4  # Mamba depthwise causal conv kernel

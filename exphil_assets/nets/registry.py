@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from exphil_assets.nets.attention import SlidingWindowBackbone
+from exphil_assets.nets.hybrid import HybridBackbone
+from exphil_assets.nets.mamba import MambaBackbone
 from exphil_assets.nets.mlp import MLPBackbone
 from exphil_assets.nets.recurrent import RecurrentBackbone
 
@@ -31,4 +34,16 @@ def build_backbone(name: str, input_dim: int, cfg: PolicyConfig) -> nn.Module:
         return MLPBackbone(input_dim, cfg.hidden, cfg.dropout)
     if name in ("lstm", "gru"):
         return RecurrentBackbone(name, input_dim, width, cfg.num_layers, cfg.dropout, cfg.truncate_bptt)
-    raise NotImplementedError(f"backbone {name!r} is not built yet")
+    if name == "mamba":
+        return MambaBackbone(
+            input_dim, width, cfg.num_layers, cfg.state_size, cfg.expand_factor, cfg.conv_size, cfg.dt_rank,
+            cfg.dropout, cfg.truncate_bptt,
+        )
+    if name == "sliding_window":
+        return SlidingWindowBackbone(
+            input_dim, width, cfg.num_layers, cfg.num_heads, cfg.window_size, cfg.dropout, cfg.truncate_bptt
+        )
+    return HybridBackbone(
+        input_dim, width, cfg.num_layers, cfg.attention_layers, cfg.num_heads, cfg.window_size, cfg.dropout,
+        cfg.truncate_bptt,
+    )
