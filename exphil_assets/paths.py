@@ -64,3 +64,10 @@ class DataPaths:
     @property
     def ingest_lock(self) -> Path:
         return self.root / ".ingest.lock"
+
+    @property
+    def batches_dir(self) -> Path:
+        return self.root / "batches"
+
+    def batch_manifest(self, key: str) -> Path:
+        return self.batches_dir / f"{key}.json"
