@@ -1,0 +1,15 @@
+"""The Dagster code location: every asset, check, job, sensor, schedule and resource.
+
+Each step of the flow adds its definitions here with a small edit.
+"""
+
+from dagster import Definitions
+
+from exphil_assets.defs.ingestion import ingestion_assets, ingestion_checks
+from exphil_assets.defs.resources import ExphilStorage
+
+defs = Definitions(
+    assets=[*ingestion_assets],
+    asset_checks=[*ingestion_checks],
+    resources={"storage": ExphilStorage()},
+)
