@@ -17,6 +17,7 @@ from exphil_assets.errors import UserError
 COMMANDS: dict[str, str] = {
     "ingest": "ingest_cmd",
     "catalog": "catalog_cmd",
+    "eval": "eval_cmd",
 }
 
 
