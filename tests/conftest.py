@@ -84,3 +84,13 @@ def shared_replays() -> Path:
 @pytest.fixture(scope="session")
 def manifest(shared_replays: Path) -> list[ManifestRow]:
     return _read_manifest()
+
+
+@pytest.fixture(scope="session")
+def ingested_shared_data(shared_replays: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root holding all shared replays ingested once (45 ok, 5 quarantined). Read-only: do not write to it."""
+    from exphil_assets.replays.ingest import ingest_replays
+
+    data_root = tmp_path_factory.mktemp("ingested_shared_data")
+    ingest_replays(shared_replays, data_root, workers=2, progress=False)
+    return data_root
