@@ -1,0 +1,58 @@
+"""The imitation loss: one function for training and validation.
+
+Labels are int64 `[B, T, 13]` (ARCHITECTURE.md): columns 0-7 the buttons (0/1),
+8-11 the stick buckets (main x, main y, c x, c y; 17 buckets), 12 the shoulder
+bucket (5). The buttons head is 8 independent binary cross-entropies (averaged
+over the buttons, so it weighs as much as one categorical head); each of the five
+categorical heads is a cross-entropy with optional label smoothing. The total is
+the sum of the six heads.
+
+Losses come back as *sums over frames*: the caller divides by the number of frames
+in the optimiser step, which makes gradient accumulation and sharded batches give
+the same gradient as one big batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+BUTTON_COLUMNS = slice(0, 8)
+# head name -> label column, for the categorical heads, in autoregressive order
+CATEGORICAL_HEADS: dict[str, int] = {"main_x": 8, "main_y": 9, "c_x": 10, "c_y": 11, "shoulder": 12}
+HEADS: tuple[str, ...] = ("buttons", *CATEGORICAL_HEADS)
+STICK_HEADS: tuple[str, ...] = ("main_x", "main_y", "c_x", "c_y")
+BUTTON_NAMES: tuple[str, ...] = ("A", "B", "X", "Y", "Z", "L", "R", "D_UP")
+
+
+@dataclass
+class LossSums:
+    """Per-head loss summed over `frames` frames (tensors with grad)."""
+
+    heads: dict[str, torch.Tensor]
+    frames: int
+
+    @property
+    def total(self) -> torch.Tensor:
+        return sum(self.heads.values())  # type: ignore[return-value]
+
+
+def imitation_loss(
+    logits: dict[str, torch.Tensor], labels: torch.Tensor, label_smoothing: float = 0.0
+) -> LossSums:
+    """Sum over frames of each head's loss; fp32 whatever the logits' dtype."""
+    frames = labels.shape[0] * labels.shape[1]
+    heads: dict[str, torch.Tensor] = {}
+    button_logits = logits["buttons"].float().reshape(frames, -1)
+    button_targets = labels[..., BUTTON_COLUMNS].reshape(frames, -1).float()
+    heads["buttons"] = F.binary_cross_entropy_with_logits(
+        button_logits, button_targets, reduction="sum"
+    ) / button_logits.shape[1]
+    for name, column in CATEGORICAL_HEADS.items():
+        head_logits = logits[name].float().reshape(frames, -1)
+        heads[name] = F.cross_entropy(
+            head_logits, labels[..., column].reshape(frames), reduction="sum", label_smoothing=label_smoothing
+        )
+    return LossSums(heads=heads, frames=frames)

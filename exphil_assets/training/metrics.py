@@ -1,0 +1,101 @@
+"""Per-head loss and accuracy, accumulated over an epoch without per-step syncs.
+
+`MetricAccumulator.update` adds detached tensor sums; `summary()` is the only place
+that converts to Python floats, once per epoch (or per logging interval).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from exphil_assets.training.loss import (
+    BUTTON_COLUMNS,
+    BUTTON_NAMES,
+    CATEGORICAL_HEADS,
+    HEADS,
+    STICK_HEADS,
+    LossSums,
+)
+
+
+class MetricAccumulator:
+    """Running sums of loss, accuracy, per-button accuracy and top-3 stick accuracy."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.loss = torch.zeros(len(HEADS), dtype=torch.float64)
+        self.correct = torch.zeros(len(HEADS), dtype=torch.float64)
+        self.button_correct = torch.zeros(len(BUTTON_NAMES), dtype=torch.float64)
+        self.top3 = torch.zeros(len(STICK_HEADS), dtype=torch.float64)
+
+    @torch.no_grad()
+    def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, losses: LossSums) -> None:
+        frames = losses.frames
+        self.frames += frames
+        self.loss += torch.stack([losses.heads[h].detach().double() for h in HEADS])
+        buttons_hit = (logits["buttons"].reshape(frames, -1) > 0) == (
+            labels[..., BUTTON_COLUMNS].reshape(frames, -1) > 0
+        )
+        per_button = buttons_hit.sum(0).double()
+        self.button_correct += per_button
+        correct = [per_button.mean()]
+        top3 = []
+        for name, column in CATEGORICAL_HEADS.items():
+            head_logits = logits[name].reshape(frames, -1)
+            target = labels[..., column].reshape(frames)
+            correct.append((head_logits.argmax(-1) == target).sum().double())
+            if name in STICK_HEADS:
+                best3 = head_logits.topk(3, dim=-1).indices
+                top3.append((best3 == target[:, None]).any(-1).sum().double())
+        self.correct += torch.stack(correct)
+        self.top3 += torch.stack(top3)
+
+    def merge_(self, other: MetricAccumulator) -> None:
+        self.frames += other.frames
+        self.loss += other.loss
+        self.correct += other.correct
+        self.button_correct += other.button_correct
+        self.top3 += other.top3
+
+    def as_tensor(self) -> torch.Tensor:
+        """Flat float64 vector (for an all-reduce across DDP ranks)."""
+        head = torch.tensor([float(self.frames)], dtype=torch.float64)
+        return torch.cat([head, self.loss, self.correct, self.button_correct, self.top3])
+
+    def load_tensor_(self, flat: torch.Tensor) -> None:
+        n, b, s = len(HEADS), len(BUTTON_NAMES), len(STICK_HEADS)
+        self.frames = int(flat[0].item())
+        self.loss = flat[1 : 1 + n].clone()
+        self.correct = flat[1 + n : 1 + 2 * n].clone()
+        self.button_correct = flat[1 + 2 * n : 1 + 2 * n + b].clone()
+        self.top3 = flat[1 + 2 * n + b : 1 + 2 * n + b + s].clone()
+
+    def summary(self) -> dict[str, float]:
+        """Mean loss per frame (total and per head) and accuracies, as plain floats."""
+        if self.frames == 0:
+            return {}
+        f = float(self.frames)
+        out: dict[str, float] = {"loss": float(self.loss.sum()) / f}
+        for i, head in enumerate(HEADS):
+            out[f"loss/{head}"] = float(self.loss[i]) / f
+            out[f"acc/{head}"] = float(self.correct[i]) / f
+        for i, name in enumerate(BUTTON_NAMES):
+            out[f"acc/button_{name}"] = float(self.button_correct[i]) / f
+        for i, head in enumerate(STICK_HEADS):
+            out[f"top3/{head}"] = float(self.top3[i]) / f
+        out["frames"] = f
+        return out
+
+
+def majority_baseline(labels: torch.Tensor) -> dict[str, float]:
+    """Accuracy of always predicting the most common value of each head in `labels`.
+
+    Buttons: each button predicted by its own majority value, averaged over the 8.
+    """
+    flat = labels.reshape(-1, labels.shape[-1])
+    pressed = flat[:, BUTTON_COLUMNS].double().mean(0)
+    out = {"acc/buttons": float(torch.maximum(pressed, 1 - pressed).mean())}
+    for name, column in CATEGORICAL_HEADS.items():
+        counts = torch.bincount(flat[:, column])
+        out[f"acc/{name}"] = float(counts.max()) / flat.shape[0]
+    return out
