@@ -121,7 +121,7 @@ class FeatureSpec:
 
 
 def _base_name(name: str) -> str:
-    for prefix, _, _ in BLOCKS:
+    for prefix in sorted((b[0] for b in BLOCKS), key=len, reverse=True):  # "opp_nana_" before "opp_"
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
