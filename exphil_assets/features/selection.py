@@ -42,6 +42,8 @@ CHARACTER_ALIASES: dict[str, str] = {
     "gnw": "GAME_AND_WATCH",
     "gw": "GAME_AND_WATCH",
     "mrgameandwatch": "GAME_AND_WATCH",
+    "gamewatch": "GAME_AND_WATCH",  # "Game & Watch"
+    "mrgamewatch": "GAME_AND_WATCH",
     "ics": "ICE_CLIMBERS",
     "ic": "ICE_CLIMBERS",
     "iceclimber": "ICE_CLIMBERS",
