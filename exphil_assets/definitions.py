@@ -5,11 +5,12 @@ Each step of the flow adds its definitions here with a small edit.
 
 from dagster import Definitions
 
+from exphil_assets.defs.dataset import dataset_assets, dataset_checks
 from exphil_assets.defs.ingestion import ingestion_assets, ingestion_checks
 from exphil_assets.defs.resources import ExphilStorage
 
 defs = Definitions(
-    assets=[*ingestion_assets],
-    asset_checks=[*ingestion_checks],
+    assets=[*ingestion_assets, *dataset_assets],
+    asset_checks=[*ingestion_checks, *dataset_checks],
     resources={"storage": ExphilStorage()},
 )
