@@ -63,3 +63,39 @@ def test_views_need_a_catalog(tmp_path):
 
     with pytest.raises(UserError, match="no catalog"):
         build_views(tmp_path)
+
+
+def test_views_built_once_see_frame_tables_of_later_ingests(shared_replays, tmp_path):
+    from exphil_assets.replays.ingest import ingest_replays
+
+    data = tmp_path / "data"
+    ingest_replays([shared_replays / "peppi__v3.18.slp"], data, progress=False)
+    db_inode = (data / "exphil.duckdb").stat().st_ino
+    ingest_replays([shared_replays / "peppi__ics2.slp"], data, progress=False)
+    assert (data / "exphil.duckdb").stat().st_ino == db_inode  # not rebuilt
+    con = connect(data)
+    try:
+        assert con.execute("SELECT count(*) FROM frames").fetchone() == (941 + 9519,)
+        assert con.execute("SELECT count(p1_nana_x) FROM frames").fetchone()[0] > 0  # ics2's Nana columns
+        assert con.execute("SELECT count(*) FROM catalog").fetchone() == (2,)
+    finally:
+        con.close()
+
+
+def test_a_root_with_only_quarantined_files_still_gets_queryable_views(shared_replays, tmp_path):
+    from exphil_assets.replays.ingest import ingest_replays
+
+    data = tmp_path / "data"
+    ingest_replays([shared_replays / "peppi__corrupt.slp"], data, progress=False)
+    con = connect(data)
+    try:
+        assert con.execute("SELECT count(*) FROM frames").fetchone() == (0,)
+        assert con.execute("SELECT files FROM quarantine_reasons").fetchone() == (1,)
+    finally:
+        con.close()
+    ingest_replays([shared_replays / "peppi__v3.18.slp"], data, progress=False)
+    con = connect(data)  # the placeholder frames view is replaced once a table exists
+    try:
+        assert con.execute("SELECT count(*) FROM frames").fetchone() == (941,)
+    finally:
+        con.close()

@@ -4,6 +4,11 @@ DuckDB is a read-only query layer; the Parquet files are the source of truth.
 The database holds only views (plus two small name tables), so rebuilding it is
 cheap and loses nothing. It is built in a temporary file and renamed into
 place, so readers never see a half-built database and are never blocked.
+
+DuckDB binds a view's files and columns again at every query, so views built
+once keep seeing new frame tables; they are rebuilt only when missing, from an
+older VIEWS_VERSION, for another root, or when the frames view had no files to
+bind yet (`views_current`).
 """
 
 from __future__ import annotations
@@ -37,10 +42,13 @@ def _sql_value(value: int | str) -> str:
     return str(int(value)) if isinstance(value, int) else _sql_str(value)
 
 
-def _view_statements(paths: DataPaths) -> list[str]:
+def _has_frame_tables(paths: DataPaths) -> bool:
+    return paths.frames_dir.exists() and any(paths.frames_dir.glob("*.parquet"))
+
+
+def _view_statements(paths: DataPaths, has_frames: bool) -> list[str]:
     catalog = _sql_str(paths.catalog)
     frames_glob = _sql_str(paths.frames_dir / "*.parquet")
-    has_frames = any(paths.frames_dir.glob("*.parquet")) if paths.frames_dir.exists() else False
     frames_sql = (
         f"SELECT regexp_extract(filename, '([0-9a-f]{{64}})\\.parquet$', 1) AS sha256, * EXCLUDE (filename) "
         f"FROM read_parquet({frames_glob}, union_by_name = true, filename = true)"
@@ -83,6 +91,7 @@ def build_views(data_root: str | Path) -> Path:
     paths = DataPaths(Path(data_root))
     if not paths.catalog.exists():
         raise UserError(f"no catalog at {paths.catalog}; run `exphil ingest` first")
+    has_frames = _has_frame_tables(paths)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-exphil.duckdb.", dir=paths.root)
     os.close(fd)
     os.unlink(tmp_name)  # DuckDB wants to create the file itself
@@ -90,11 +99,15 @@ def build_views(data_root: str | Path) -> Path:
     try:
         con = duckdb.connect(str(tmp))
         try:
-            meta = {"views_version": str(VIEWS_VERSION), "data_root": str(paths.root)}
+            meta = {
+                "views_version": str(VIEWS_VERSION),
+                "data_root": str(paths.root),
+                "frames_view": "parquet" if has_frames else "empty",
+            }
             con.execute(_table_sql("exphil_meta", ("key", "value"), meta))
             con.execute(_table_sql("character_names", ("id", "name"), character_names()))
             con.execute(_table_sql("stage_names", ("id", "name"), stage_names()))
-            for statement in _view_statements(paths):
+            for statement in _view_statements(paths, has_frames):
                 con.execute(statement)
         finally:
             con.close()
@@ -107,9 +120,13 @@ def build_views(data_root: str | Path) -> Path:
     return paths.duckdb
 
 
-def _is_current(db_path: Path, root: Path) -> bool:
+def views_current(data_root: str | Path) -> bool:
+    """True if `exphil.duckdb` exists with this VIEWS_VERSION, this root, and a bound frames view."""
+    paths = DataPaths(Path(data_root))
+    if not paths.duckdb.exists():
+        return False
     try:
-        con = duckdb.connect(str(db_path), read_only=True)
+        con = duckdb.connect(str(paths.duckdb), read_only=True)
     except duckdb.Error:
         return False
     try:
@@ -118,12 +135,17 @@ def _is_current(db_path: Path, root: Path) -> bool:
         return False
     finally:
         con.close()
-    return meta.get("views_version") == str(VIEWS_VERSION) and meta.get("data_root") == str(root)
+    frames_ok = meta.get("frames_view") == "parquet" or not _has_frame_tables(paths)
+    return (
+        meta.get("views_version") == str(VIEWS_VERSION)
+        and meta.get("data_root") == str(paths.root)
+        and frames_ok
+    )
 
 
 def connect(data_root: str | Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to the data root's views; rebuilds them if missing or stale."""
     paths = DataPaths(Path(data_root))
-    if not paths.duckdb.exists() or not _is_current(paths.duckdb, paths.root):
+    if not views_current(paths.root):
         build_views(paths.root)
     return duckdb.connect(str(paths.duckdb), read_only=read_only)

@@ -6,8 +6,9 @@ The run, in order:
    mtime, or same path and hash); record it as a duplicate if its hash is
    known under another path; else hand it to a worker process (worker.py),
    which parses it and writes `frames/{sha256}.parquet` atomically;
-3. write the catalog atomically every few seconds and at the end; rebuild
-   the DuckDB views.
+3. write the catalog atomically every few seconds and at the end; build the
+   DuckDB views if they are missing or stale (in a background thread, started
+   when the first frame table lands, so it overlaps the parsing).
 
 Why this survives SIGKILL: a frame table is complete before its catalog row
 exists, and both are written by rename. A file whose table was written but
@@ -23,6 +24,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -46,7 +48,7 @@ from exphil_assets.replays.catalog import (
     read_catalog,
     write_catalog,
 )
-from exphil_assets.replays.duckdb_views import build_views
+from exphil_assets.replays.duckdb_views import build_views, views_current
 from exphil_assets.replays.frame_schema import ROLLBACK_CHOICES
 from exphil_assets.replays.hashing import sha256_file
 from exphil_assets.replays.lock import ingest_lock
@@ -171,6 +173,10 @@ class _Ingest:
         self.pool: ProcessPoolExecutor | None = None
         self.in_flight: dict[Future, ParseTask] = {}
         self.progress: tqdm | None = None
+        if not paths.catalog.exists():
+            write_catalog(paths.root, self.catalog)  # the DuckDB catalog view needs the file
+        self.views_needed = not views_current(paths.root)
+        self.views_thread: threading.Thread | None = None
 
     # -- catalog rows ---------------------------------------------------------------
 
@@ -223,6 +229,11 @@ class _Ingest:
             }
             self.summary.ok += 1
             self.summary.frames += info.frames
+            if self.views_needed and self.views_thread is None:
+                # DuckDB views bind to the frame tables that exist; one is enough, later
+                # ones are seen at query time. Building now overlaps the parsing.
+                self.views_thread = threading.Thread(target=self._build_views_quietly, daemon=True)
+                self.views_thread.start()
         else:
             row = {
                 **base,
@@ -250,6 +261,11 @@ class _Ingest:
             self.by_path[row["path"]] = row
         self.new_rows = {}
         self.last_flush = time.monotonic()
+
+    def _build_views_quietly(self) -> None:
+        # A failure here is retried (and raised) in the main thread at the end of the run.
+        with contextlib.suppress(Exception):
+            build_views(self.paths.root)
 
     # -- deciding what to do with a file ---------------------------------------------
 
@@ -374,11 +390,10 @@ class _Ingest:
                 raise
         self._shutdown_pool()
         self.flush(force=True)
-        if not self.paths.catalog.exists():
-            write_catalog(self.paths.root, self.catalog)
-        changed = self.summary.ok + self.summary.quarantined + self.summary.duplicates > 0
-        if changed or not self.paths.duckdb.exists():
-            build_views(self.paths.root)
+        if self.views_thread is not None:
+            self.views_thread.join()
+        if self.views_needed and not views_current(self.paths.root):
+            build_views(self.paths.root)  # no thread ran, or it failed: build (and raise) here
         self.summary.seconds = round(time.perf_counter() - start, 3)
         return self.summary
 
