@@ -58,6 +58,7 @@ REPLAY_SUFFIX = ".slp"
 CATALOG_FLUSH_SECONDS = 10.0  # bounds the work a crash can lose, without rewriting the catalog per file
 TASKS_IN_FLIGHT_PER_WORKER = 2  # enough to keep workers busy; bounds queued work
 WORKER_CRASH = "WorkerCrash"
+STALE_VIEWS_TMP_SECONDS = 600  # a DuckDB view build takes well under a second
 
 
 @dataclass
@@ -121,11 +122,17 @@ def _prepare_data_root(data_root: Path) -> DataPaths:
 
 
 def _remove_stale_temp_files(paths: DataPaths) -> None:
-    """Delete `.tmp-*` files a killed run left behind (we hold the lock: nobody is writing them)."""
-    for folder in (paths.root, paths.frames_dir):
-        for tmp in folder.glob(".tmp-*"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    """Delete the `.tmp-*` files a killed ingest left behind.
+
+    We hold the lock, so no ingest is writing them. DuckDB view builds can also
+    come from `connect()` in another process, so only old ones of those go.
+    """
+    stale = [*paths.frames_dir.glob(".tmp-*"), *paths.root.glob(".tmp-catalog.parquet.*")]
+    cutoff = time.time() - STALE_VIEWS_TMP_SECONDS
+    stale += [p for p in paths.root.glob(".tmp-exphil.duckdb.*") if p.stat().st_mtime < cutoff]
+    for tmp in stale:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -373,7 +380,6 @@ class _Ingest:
             self.pool = None
 
     def run(self, files: list[Path], progress: bool) -> IngestSummary:
-        start = time.perf_counter()
         with tqdm(
             total=len(files), desc="ingest", unit="file", file=sys.stderr, disable=not progress, leave=False
         ) as bar:
@@ -394,7 +400,6 @@ class _Ingest:
             self.views_thread.join()
         if self.views_needed and not views_current(self.paths.root):
             build_views(self.paths.root)  # no thread ran, or it failed: build (and raise) here
-        self.summary.seconds = round(time.perf_counter() - start, 3)
         return self.summary
 
 
@@ -416,8 +421,11 @@ def ingest_replays(
         raise UserError(f"--rollback must be one of {', '.join(ROLLBACK_CHOICES)}, got {rollback!r}")
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
+    start = time.perf_counter()
     files = find_replays(replays)
     paths = _prepare_data_root(Path(data_root))
     with ingest_lock(paths.ingest_lock) as lock_fd:
         _remove_stale_temp_files(paths)
-        return _Ingest(paths, workers, rollback, batch, lock_fd).run(files, progress)
+        summary = _Ingest(paths, workers, rollback, batch, lock_fd).run(files, progress)
+    summary.seconds = round(time.perf_counter() - start, 3)
+    return summary
