@@ -13,16 +13,11 @@ from exphil_assets.defs.dataset import DatasetAssetConfig, embedded_dataset, emb
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.features.dataset import LABELS_FILE, load_dataset
 from exphil_assets.features.validate import validate_dataset
-from exphil_assets.replays.ingest import ingest_replays
 
 
 @pytest.fixture(scope="module")
-def data_root(request, tmp_path_factory, shared_replays) -> Path:
-    try:
-        source = Path(request.getfixturevalue("ingested_shared_data"))
-    except pytest.FixtureLookupError:
-        source = tmp_path_factory.mktemp("ingested")
-        ingest_replays(shared_replays, source, workers=2, progress=False)
+def data_root(ingested_shared_data, tmp_path_factory) -> Path:
+    source = Path(ingested_shared_data)
     root = tmp_path_factory.mktemp("defs_dataset_root")
     (root / "frames").symlink_to(source / "frames")
     (root / "catalog.parquet").symlink_to(source / "catalog.parquet")

@@ -17,7 +17,6 @@ from exphil_assets.features.dataset import (
     split_of,
 )
 from exphil_assets.features.labels import encode_buttons, encode_shoulder, encode_stick
-from exphil_assets.replays.ingest import ingest_replays
 
 ALIGNMENT_FILES = (
     "peppi__nintendont.slp",
@@ -27,13 +26,9 @@ ALIGNMENT_FILES = (
 
 
 @pytest.fixture(scope="module")
-def data_root(request, tmp_path_factory, shared_replays) -> Path:
+def data_root(ingested_shared_data, tmp_path_factory) -> Path:
     """A data root of our own over the shared ingested replays, so our datasets stay here."""
-    try:
-        source = Path(request.getfixturevalue("ingested_shared_data"))
-    except pytest.FixtureLookupError:
-        source = tmp_path_factory.mktemp("ingested")
-        ingest_replays(shared_replays, source, workers=2, progress=False)
+    source = Path(ingested_shared_data)
     root = tmp_path_factory.mktemp("features_root")
     (root / "frames").symlink_to(source / "frames")
     (root / "catalog.parquet").symlink_to(source / "catalog.parquet")

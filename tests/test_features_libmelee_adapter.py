@@ -24,7 +24,6 @@ from exphil_assets.features.libmelee_adapter import (
 from exphil_assets.features.state import STATE_FIELDS, build_features
 from exphil_assets.paths import DataPaths
 from exphil_assets.replays.catalog import read_catalog
-from exphil_assets.replays.ingest import ingest_replays
 
 # (file, why it is here)
 PARITY_FILES = [
@@ -33,16 +32,6 @@ PARITY_FILES = [
     "peppi__duplicate_game_end.slp",  # netplay rollbacks (first version kept on both sides)
     "exphil__mewtwo_approach_fair.slp",  # Mewtwo on port 2, Pokemon Stadium
 ]
-
-
-@pytest.fixture(scope="module")
-def ingested(request, tmp_path_factory, shared_replays) -> Path:
-    try:
-        return Path(request.getfixturevalue("ingested_shared_data"))
-    except pytest.FixtureLookupError:
-        root = tmp_path_factory.mktemp("ingested")
-        ingest_replays(shared_replays, root, workers=2, progress=False)
-        return root
 
 
 def _live_columns(path: Path, ports: tuple[int, ...]) -> tuple[dict, int]:
@@ -80,16 +69,16 @@ def _assert_parity(ingested: Path, file: str) -> None:
 
 
 @pytest.mark.parametrize("file", PARITY_FILES)
-def test_live_features_equal_replay_features(ingested, file):
-    _assert_parity(ingested, file)
+def test_live_features_equal_replay_features(ingested_shared_data, file):
+    _assert_parity(ingested_shared_data, file)
 
 
 @pytest.mark.slow
-def test_live_features_equal_replay_features_on_every_v3_replay(ingested, manifest):
+def test_live_features_equal_replay_features_on_every_v3_replay(ingested_shared_data, manifest):
     files = [m.file for m in manifest if m.parses and int(m.slippi_version.split(".")[0]) >= 3]
     assert len(files) > 20
     for file in files:
-        _assert_parity(ingested, file)
+        _assert_parity(ingested_shared_data, file)
 
 
 def test_not_provided_columns_are_not_read_by_the_features():

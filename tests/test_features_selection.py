@@ -15,17 +15,11 @@ from exphil_assets.features.selection import (
     select_learners,
 )
 from exphil_assets.replays.catalog import read_catalog
-from exphil_assets.replays.ingest import ingest_replays
 
 
 @pytest.fixture(scope="module")
-def catalog(request, tmp_path_factory, shared_replays):
-    try:
-        root = Path(request.getfixturevalue("ingested_shared_data"))
-    except pytest.FixtureLookupError:
-        root = tmp_path_factory.mktemp("ingested")
-        ingest_replays(shared_replays, root, workers=2, progress=False)
-    return read_catalog(root)
+def catalog(ingested_shared_data):
+    return read_catalog(ingested_shared_data)
 
 
 def _by_file(learners):

@@ -12,16 +12,11 @@ import torch
 from exphil_assets.errors import UserError
 from exphil_assets.features.dataset import DatasetConfig, build_dataset
 from exphil_assets.features.windows import EmbeddedDataset, window_starts
-from exphil_assets.replays.ingest import ingest_replays
 
 
 @pytest.fixture(scope="module")
-def dataset(request, tmp_path_factory, shared_replays):
-    try:
-        source = Path(request.getfixturevalue("ingested_shared_data"))
-    except pytest.FixtureLookupError:
-        source = tmp_path_factory.mktemp("ingested")
-        ingest_replays(shared_replays, source, workers=2, progress=False)
+def dataset(ingested_shared_data, tmp_path_factory):
+    source = Path(ingested_shared_data)
     root = tmp_path_factory.mktemp("windows_root")
     (root / "frames").symlink_to(source / "frames")
     (root / "catalog.parquet").symlink_to(source / "catalog.parquet")
