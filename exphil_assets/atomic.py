@@ -16,8 +16,12 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` on success."""
+def atomic_path(target: str | os.PathLike, suffix: str = "", fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` on success.
+
+    `fsync=False` skips flushing the data to disk before the rename: still atomic
+    for a process crash, for callers that sync many files at once themselves.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}.", suffix=suffix, dir=target.parent)
@@ -25,8 +29,9 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
