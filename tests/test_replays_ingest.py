@@ -70,6 +70,19 @@ def test_touched_file_is_rehashed_and_still_skipped(shared_replays, tmp_path):
     assert read_catalog(data).height == 4
 
 
+def test_missing_or_empty_frame_table_is_rebuilt_on_the_next_run(shared_replays, tmp_path):
+    folder = _small_folder(shared_replays, tmp_path)
+    data = tmp_path / "data"
+    ingest_replays(folder, data, progress=False)
+    tables = sorted((data / "frames").glob("*.parquet"))
+    tables[0].write_bytes(b"")  # what a power cut can leave of an unsynced file
+    tables[1].unlink()
+    again = ingest_replays(folder, data, progress=False)
+    assert (again.ok, again.skipped) == (2, 2)
+    assert all(t.stat().st_size > 0 for t in tables)
+    assert read_catalog(data).height == 4
+
+
 def test_copy_under_another_name_is_a_duplicate(shared_replays, tmp_path):
     folder = _small_folder(shared_replays, tmp_path)
     data = tmp_path / "data"

@@ -14,6 +14,8 @@ Why this survives SIGKILL: a frame table is complete before its catalog row
 exists, and both are written by rename. A file whose table was written but
 whose row was not is simply parsed again on the next run (the table is
 rewritten with identical content). Stray `.tmp-*` files are removed at start.
+And a power cut: frame tables are not fsynced one by one; the file system is
+synced once before each catalog write, so a durable row names a durable table.
 
 The main process hashes files while the workers parse, so hashing is overlapped.
 """
@@ -21,6 +23,7 @@ The main process hashes files while the workers parse, so hashing is overlapped.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import sys
@@ -143,6 +146,18 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _sync_file_system(folder: Path) -> None:
+    """Flush the file system holding `folder` (syncfs on Linux, else a global sync)."""
+    if sys.platform == "linux":
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -260,6 +275,7 @@ class _Ingest:
         """Write the catalog atomically if rows were added (every few seconds, or when forced)."""
         if not self.new_rows or (not force and time.monotonic() - self.last_flush < CATALOG_FLUSH_SECONDS):
             return
+        _sync_file_system(self.paths.frames_dir)  # the tables these rows name reach the disk first
         added = catalog_frame(self.new_rows.values())
         kept = self.catalog.filter(~pl.col("path").is_in(list(self.new_rows)))
         self.catalog = pl.concat([kept, added], how="vertical")
@@ -276,12 +292,19 @@ class _Ingest:
 
     # -- deciding what to do with a file ---------------------------------------------
 
+    def _has_frame_table(self, sha256: str) -> bool:
+        # Empty counts as missing: what a power cut can leave of a file not yet synced.
+        try:
+            return self.paths.frame_table(sha256).stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
     def _is_unchanged(self, path: Path, stat: os.stat_result) -> bool:
         """Same path, size and mtime as its catalog row (and its frame table still there)."""
         row = self.by_path.get(str(path))
         if row is None or row["size"] != stat.st_size or row["mtime"] != _mtime(stat):
             return False
-        return row["status"] != STATUS_OK or self.paths.frame_table(row["sha256"]).exists()
+        return row["status"] != STATUS_OK or self._has_frame_table(row["sha256"])
 
     def visit(self, path: Path) -> None:
         """Skip, record as duplicate, or send `path` to a worker."""
@@ -299,7 +322,7 @@ class _Ingest:
         if (
             known is not None
             and known["sha256"] == sha256
-            and (known["status"] != STATUS_OK or self.paths.frame_table(sha256).exists())
+            and (known["status"] != STATUS_OK or self._has_frame_table(sha256))
         ):
             # Touched but unchanged: keep the row, refresh its mtime so the next run skips fast.
             refreshed = self.catalog.filter(pl.col("path") == str(path)).row(0, named=True)
