@@ -169,3 +169,11 @@ def test_a_single_frame_mapping_gives_the_same_row_as_the_table(tables):
     one = build_features(mapping, 2, 4, info.stage)
     np.testing.assert_array_equal(one.floats[0], full.floats[row])
     np.testing.assert_array_equal(one.ids[0], full.ids[row])
+
+
+def test_as_stored_rounds_floats_like_the_dataset(tables):
+    frames, info = tables["peppi__v3.13.slp"]
+    feats = build_features(frames, 1, 3, info.stage)
+    stored = feats.as_stored()
+    np.testing.assert_array_equal(stored.floats, feats.floats.astype(np.float16).astype(np.float32))
+    assert stored.floats.dtype == np.float32 and np.abs(stored.floats - feats.floats).max() < 5e-3

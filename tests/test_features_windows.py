@@ -90,3 +90,14 @@ def test_iter_batches_visits_every_window_once_and_matches_items(dataset):
 def test_unknown_split_is_a_user_error(dataset):
     with pytest.raises(UserError, match="split"):
         EmbeddedDataset(dataset.path, "test")
+
+
+def test_a_pickled_dataset_reopens_its_memory_maps_instead_of_copying(dataset):
+    import pickle
+
+    ds = EmbeddedDataset(dataset.path, "val", window=30)
+    blob = pickle.dumps(ds)
+    assert len(blob) < 1_000_000  # the arrays (tens of MB) are not in it
+    copy = pickle.loads(blob)
+    assert isinstance(copy.floats, np.memmap)
+    assert torch.equal(copy[5]["floats"], ds[5]["floats"])

@@ -4,6 +4,11 @@ Labels are uint8 `[T, 13]` (ARCHITECTURE.md): 8 buttons (0/1) in BUTTON_NAMES or
 main x, main y, c x, c y (17 stick buckets, 8 = neutral) and shoulder (5 buckets).
 `decode_*` is the exact inverse used at play time: decode(encode(v)) is within half a
 bucket of v, and encode(decode(b)) == b for every class b.
+
+Sticks are the game's *processed* values (0 inside Melee's deadzone, |v| < 0.2875), so
+classes 7 and 9 (±0.125) never occur in replays, and classes 6 and 10 hold ±0.2875-0.3.
+Their decoded ±0.25 falls inside the deadzone if sent as a raw stick position: a player
+that wants those classes to move must account for the deadzone when it sends inputs.
 """
 
 from __future__ import annotations

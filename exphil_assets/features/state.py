@@ -154,6 +154,11 @@ class FrameFeatures:
     ids: np.ndarray
     spec: FeatureSpec = field(repr=False)
 
+    def as_stored(self) -> FrameFeatures:
+        """The features as a model trained on the dataset saw them: floats rounded through
+        float16 (the on-disk dtype), ids as stored. Use at inference for exact train/play parity."""
+        return FrameFeatures(self.floats.astype(np.float16).astype(np.float32), self.ids, self.spec)
+
 
 def category_id(raw: Any, vocab: int) -> np.ndarray:
     """Raw game id(s) -> embedding index: v -> v + 1; null, negative or too large -> 0."""

@@ -72,13 +72,27 @@ class EmbeddedDataset(Dataset):
             raise UserError(f"split must be one of {', '.join((*SPLITS, 'all'))}, got {split!r}")
         self.split = split
         self.window = 1 if window is None else int(window)
+        self._open_arrays()
+        segs = [s for s in self.manifest.segments if split == "all" or s.split == split]
+        self.starts = window_starts([s.length for s in segs], self.window, stride, [s.start for s in segs])
+        self._steps = np.arange(self.window, dtype=np.int64)
+
+    def _open_arrays(self) -> None:
         root = self.manifest.path
         self.floats = np.load(root / FLOATS_FILE, mmap_mode="r")
         self.ids = np.load(root / IDS_FILE, mmap_mode="r")
         self.labels = np.load(root / LABELS_FILE, mmap_mode="r")
-        segs = [s for s in self.manifest.segments if split == "all" or s.split == split]
-        self.starts = window_starts([s.length for s in segs], self.window, stride, [s.start for s in segs])
-        self._steps = np.arange(self.window, dtype=np.int64)
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers get the paths, not a pickled copy of the memory-mapped arrays.
+        state = self.__dict__.copy()
+        for name in ("floats", "ids", "labels"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open_arrays()
 
     @property
     def feature_spec(self) -> FeatureSpec:
