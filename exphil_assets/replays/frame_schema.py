@@ -7,6 +7,7 @@ is a loop over this table and a new field is a one-line change here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -134,6 +135,11 @@ def frame_columns(ports: Sequence[int], nana_ports: Sequence[int] = ()) -> list[
 
 def arrow_schema(ports: Sequence[int], nana_ports: Sequence[int] = ()) -> pa.Schema:
     """The Arrow schema (without key-value metadata) of a frame table."""
+    return _arrow_schema(tuple(ports), tuple(nana_ports))
+
+
+@functools.lru_cache(maxsize=64)  # a few port layouts cover nearly every replay
+def _arrow_schema(ports: tuple[int, ...], nana_ports: tuple[int, ...]) -> pa.Schema:
     fields = [pa.field(FRAME_COLUMN, pa.int32(), nullable=False)]
     for prefix in _prefixes(ports, nana_ports):
         fields.extend(pa.field(prefix + f.name, f.arrow_type) for f in PLAYER_FIELDS)

@@ -75,7 +75,8 @@ def _compile_source(source: str) -> tuple[str | int, ...]:
     return tuple(steps)
 
 
-_SOURCES = tuple(_compile_source(f.source) for f in PLAYER_FIELDS)
+# (source path, arrow type) per field, resolved once: this loop runs for every player of every file.
+_SOURCES = tuple((_compile_source(f.source), f.arrow_type) for f in PLAYER_FIELDS)
 
 
 def _leaf(data: Any, steps: tuple[str | int, ...]) -> pa.Array | None:
@@ -91,12 +92,12 @@ def _leaf(data: Any, steps: tuple[str | int, ...]) -> pa.Array | None:
 def _player_arrays(data: Any, n_rows: int) -> list[pa.Array]:
     """The PLAYER_FIELDS arrays of one peppi `Data` (or all nulls when it is None)."""
     arrays = []
-    for field, steps in zip(PLAYER_FIELDS, _SOURCES, strict=True):
+    for steps, arrow_type in _SOURCES:
         arr = _leaf(data, steps)
         if arr is None:
-            arr = pa.nulls(n_rows, field.arrow_type)
-        elif arr.type != field.arrow_type:
-            arr = arr.cast(field.arrow_type)
+            arr = pa.nulls(n_rows, arrow_type)
+        elif arr.type != arrow_type:
+            arr = arr.cast(arrow_type)
         arrays.append(arr)
     return arrays
 
