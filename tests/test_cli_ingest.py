@@ -116,3 +116,20 @@ def test_bad_options_name_the_option(shared_replays, tmp_path, bad, capsys):
         main(["ingest", "--replays", str(shared_replays), "--data", str(tmp_path), *bad])
     assert exit_info.value.code == 2
     assert bad[0] in capsys.readouterr().err
+
+
+def test_ingest_a_registered_batch_by_key(shared_replays, tmp_path, capsys):
+    from exphil_assets.replays.batches import register_batch
+    from exphil_assets.replays.catalog import read_catalog
+
+    key = register_batch(tmp_path, [shared_replays / "peppi__v3.18.slp", shared_replays / "peppi__v3.13.slp"])
+    assert main(["ingest", "--batch", key, "--data", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] == 2
+    assert read_catalog(tmp_path)["batch"].to_list() == [key, key]
+
+
+def test_ingest_without_replays_or_batch_says_what_is_missing(tmp_path, capsys):
+    assert main(["ingest", "--data", str(tmp_path)]) == 2
+    assert "--replays DIR is required" in capsys.readouterr().err
+    assert main(["ingest", "--batch", "20260101T000000-deadbeef", "--data", str(tmp_path)]) == 2
+    assert "unknown replay batch" in capsys.readouterr().err

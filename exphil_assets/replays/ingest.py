@@ -199,6 +199,7 @@ class _Ingest:
             write_catalog(paths.root, self.catalog)  # the DuckDB catalog view needs the file
         self.views_needed = not views_current(paths.root)
         self.views_thread: threading.Thread | None = None
+        self.views_built = False
 
     # -- catalog rows ---------------------------------------------------------------
 
@@ -289,6 +290,7 @@ class _Ingest:
         # A failure here is retried (and raised) in the main thread at the end of the run.
         with contextlib.suppress(Exception):
             build_views(self.paths.root)
+            self.views_built = True
 
     # -- deciding what to do with a file ---------------------------------------------
 
@@ -421,7 +423,7 @@ class _Ingest:
         self.flush(force=True)
         if self.views_thread is not None:
             self.views_thread.join()
-        if self.views_needed and not views_current(self.paths.root):
+        if self.views_needed and not self.views_built:
             build_views(self.paths.root)  # no thread ran, or it failed: build (and raise) here
         return self.summary
 
