@@ -52,6 +52,7 @@ FPS = 60
 COUNTDOWN_FRAMES = 123  # replays start at frame -123; frame 0 starts the game timer
 ENTRY_FRAMES = (12, 28, 24)  # ENTRY, ENTRY_START, ENTRY_END, then the player drops in
 DEAD_FRAMES = 90  # frames between a KO and the revival platform
+HALO_MIN_FRAMES = 20  # frames on the revival platform before input can drop the player
 HALO_MAX_FRAMES = 120  # frames on the revival platform before it drops the player
 RESPAWN_INVULNERABLE = 120  # frames of invulnerability after leaving the platform
 LANDING_LAG = 4  # normal landing

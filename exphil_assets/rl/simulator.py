@@ -152,6 +152,14 @@ class _CharacterArrays:
         self.internal_id = np.array([c.internal_id for c in K.CHARACTERS], np.uint8)[index]
 
 
+def knockback(percent_after, damage, weight, base, growth) -> np.ndarray:
+    """Melee's knockback: grows with the target's percent (after the hit) and the damage, shrinks with weight."""
+    p = np.asarray(percent_after, F32)
+    d = np.asarray(damage, F32)
+    scaled = (p / 10 + p * d / 20) * (F32(200.0) / (np.asarray(weight, F32) + 100)) * F32(1.4) + 18
+    return (scaled * (np.asarray(growth, F32) / 100) + np.asarray(base, F32)).astype(F32)
+
+
 def _toward(v: np.ndarray, target, step) -> np.ndarray:
     """Move v toward target by at most step."""
     return v + np.clip(target - v, -step, step)
@@ -420,7 +428,11 @@ class MeleeSim:
         l_drop = l_can & ~l_jump & ~l_getup & ((sx * side >= 0.5) | (sy <= -0.5) | (age >= K_.LEDGE_MAX_HANG))
         # revival platform: any input (or time) drops the player
         h_leave = (
-            can & in_halo & ((asx >= 0.3) | (asy >= 0.3) | jump_press | a_press | (age >= K_.HALO_MAX_FRAMES))
+            can
+            & in_halo
+            & ~new  # not on the frame the platform appears
+            & (age >= K_.HALO_MIN_FRAMES)
+            & ((asx >= 0.3) | (asy >= 0.3) | jump_press | a_press | (age >= K_.HALO_MAX_FRAMES))
         )
 
         # ---- apply the decisions
@@ -640,10 +652,7 @@ class MeleeSim:
             body = got & ~shielded
             awayx = np.where(x > ox, F32(1.0), np.where(x < ox, F32(-1.0), facing[:, ::-1]))
             pct = percent + dmg
-            kb = ((pct / 10 + pct * dmg / 20) * (F32(200.0) / (c.weight + 100)) * F32(1.4) + 18) * (
-                K_.ATK_KB_GROWTH[atk0][:, ::-1] / 100
-            ) + K_.ATK_BASE_KB[atk0][:, ::-1]
-            kb = kb.astype(F32)
+            kb = knockback(pct, dmg, c.weight, K_.ATK_BASE_KB[atk0][:, ::-1], K_.ATK_KB_GROWTH[atk0][:, ::-1])
             launch = kb * F32(K_.LAUNCH_SPEED_PER_KB)
             sin_a = K_.ATK_SIN[atk0][:, ::-1]
             new_kbx = K_.ATK_COS[atk0][:, ::-1] * launch * awayx
