@@ -158,6 +158,17 @@ def _sync_file_system(folder: Path) -> None:
     os.sync()
 
 
+def _largest_first(path: Path) -> tuple[int, str]:
+    """Sort key: big files first, so no worker is left parsing a long game alone at the end.
+
+    Equal files have equal sizes, so among copies the first path is the original.
+    """
+    try:
+        return (-path.stat().st_size, str(path))
+    except OSError:
+        return (0, str(path))
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -410,7 +421,7 @@ class _Ingest:
         ) as bar:
             self.progress = bar
             try:
-                for path in files:
+                for path in sorted(files, key=_largest_first):
                     self.visit(path)
                 self._collect(wait_all=True)
             except BaseException:
