@@ -5,7 +5,8 @@
 Each measurement runs in a fresh child process (imports excluded from the timing;
 the ingest's worker-pool start, hashing, Parquet writes, catalog and DuckDB views
 included), into a fresh temporary data folder, `--repeats` times; the best time
-counts, since other work on a shared machine only ever slows a run down.
+counts, since other work on a shared machine only ever slows a run down. The
+four kinds of run are interleaved, so they sample the same machine load.
 
 - `ingest_frames_per_s[_w2]`: unique frames ingested / ingest wall time, 1 [2] workers;
 - `raw_parse_frames_per_s[_w2]`: the same frames / time of `peppi_py.read_slippi` over
@@ -98,9 +99,8 @@ def _run_child(kind: str, replays: str, workers: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _best(kind: str, replays: str, workers: int, repeats: int) -> dict:
-    runs = [_run_child(kind, replays, workers) for _ in range(repeats)]
-    best = min(runs, key=lambda r: r["seconds"])
+def _best_of(runs: list[dict]) -> dict:
+    best = dict(min(runs, key=lambda r: r["seconds"]))
     best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
     return best
 
@@ -108,7 +108,7 @@ def _best(kind: str, replays: str, workers: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", required=True, metavar="DIR")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("raw", "ingest"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,10 +125,13 @@ def main() -> None:
     if not files:
         sys.exit(f"bench/ingest.py: no .slp files under {replays}")
     _warm_page_cache(files)
-    ingest_w1 = _best("ingest", replays, 1, args.repeats)
-    raw_w1 = _best("raw", replays, 1, args.repeats)
-    ingest_w2 = _best("ingest", replays, 2, args.repeats)
-    raw_w2 = _best("raw", replays, 2, args.repeats)
+    # Interleaved, so that each kind of run sees the same mix of other work on the machine.
+    plan = [("ingest", 1), ("raw", 1), ("ingest", 2), ("raw", 2)]
+    runs: dict[tuple[str, int], list[dict]] = {key: [] for key in plan}
+    for _ in range(args.repeats):
+        for kind, workers in plan:
+            runs[(kind, workers)].append(_run_child(kind, replays, workers))
+    ingest_w1, raw_w1, ingest_w2, raw_w2 = (_best_of(runs[key]) for key in plan)
     frames = ingest_w1["frames"]
 
     def rate(run: dict) -> float:
