@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from tiny_policies import export_tiny, random_inputs, tiny_policy
 
-from exphil_assets.features.constants import EMBEDDING_VERSION
-from exphil_assets.features.state import feature_spec
 from exphil_assets.nets.heads import action_log_prob
-from exphil_assets.nets.policy import Policy, PolicyConfig
 from exphil_assets.nets.registry import BACKBONES, TEMPORAL_BACKBONES
 from exphil_assets.rl.actor_critic import ActorCritic, action_kl
-from exphil_assets.training.checkpoints import export_policy, policy_files
-
-SPEC = feature_spec()
-
-
-def tiny_policy(backbone: str, seed: int = 0) -> Policy:
-    torch.manual_seed(seed)
-    cfg = PolicyConfig(
-        float_dim=SPEC.float_dim, id_vocab_sizes=SPEC.id_vocab_sizes, backbone=backbone, id_embed_dim=3,
-        hidden=(16,), num_layers=1, dropout=0.1, window_size=4, num_heads=2, state_size=4, head_hidden=8,
-    )  # fmt: skip
-    return Policy(cfg).eval()
-
-
-def export_tiny(policy: Policy, models: Path, stem: str) -> Path:
-    weights, meta = policy_files(models / stem)
-    export_policy(weights, meta, policy.state_dict(), policy.config, SPEC, EMBEDDING_VERSION, policy.config.backbone)
-    return weights
-
-
-def random_inputs(batch: int, steps: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    floats = torch.randn(batch, steps, SPEC.float_dim, generator=g)
-    ids = torch.stack([torch.randint(0, v, (batch, steps), generator=g) for v in SPEC.id_vocab_sizes], -1)
-    return floats, ids
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

@@ -278,13 +278,10 @@ def train_ppo(
 
         check_dolphin_options(DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.opponent, stage=cfg.stage,
                                              online_delay=cfg.online_delay))  # fmt: skip
-    threads_before = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    try:
+    from exphil_assets.rl.rollout import torch_threads
+
+    with torch_threads(cfg.torch_threads):
         return _train(cfg, Path(pretrained_path), Path(models_dir), progress)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bool) -> PPOResult:
@@ -388,7 +385,7 @@ def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bo
                 optimizer.step()
                 for k, v in (("pg", pg_loss), ("v", v_loss), ("ent", entropy), ("kl_teacher", kl_teacher),
                              ("approx_kl", pg_stats["approx_kl"]), ("clipfrac", pg_stats["clipfrac"])):  # fmt: skip
-                    stats[k].append(float(v))
+                    stats[k].append(float(v.detach()))
             if cfg.target_kl is not None and np.mean(stats["approx_kl"][-mbs_per_epoch:]) > cfg.target_kl:
                 break
 

@@ -9,9 +9,12 @@ A game lasts at most the simulator's timer; at time-out Melee's rule decides
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from exphil_assets.features.state import feature_spec
@@ -20,6 +23,22 @@ from exphil_assets.rl.env import LEARNER_PORT, OPPONENT_PORT, OpponentSpec
 from exphil_assets.rl.env_mock import MockEnv, PolicyDriver, PolicyOpponent
 from exphil_assets.rl.rewards import RewardConfig
 from exphil_assets.rl.simulator import SimConfig
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with `n` torch CPU threads (None: unchanged), then restore the old count.
+
+    Per-frame batches are small: extra threads gain nothing and, on a busy machine,
+    contend with the simulator (measured: 20x slower with 2 threads under load).
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def uses_prev_action(policy: Policy) -> bool:
@@ -52,8 +71,14 @@ def play_match(
     seed: int = 0,
     deterministic: bool = False,
     progress: bool = False,
+    threads: int | None = 1,
 ) -> MatchResult:
     """Play `games` mock games of `policy` against a bot/CPU spec or another Policy (head to head)."""
+    with torch_threads(threads):
+        return _play(policy, opponent, games, sim_config, seed, deterministic, progress)
+
+
+def _play(policy, opponent, games, sim_config, seed, deterministic, progress) -> MatchResult:
     if isinstance(opponent, Policy):
         opponent = PolicyOpponent(opponent, games, uses_prev_action(opponent), deterministic, seed=seed + 2)
     env = MockEnv(games, opponent, RewardConfig(), sim_config, seed, with_prev_action=uses_prev_action(policy))
