@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from exphil_assets.features.state import feature_spec
 from exphil_assets.training.augment import AugmentColumns, Augmenter, batch_generator
 
-NAMES = ["p1_x", "p1_y", "p1_facing", "p1_percent", "p1_vel_self_x_air", "p1_vel_self_y", "p2_x"]
+NAMES = ["ego_x", "ego_y", "ego_facing", "ego_percent", "ego_vel_self_x_air", "ego_vel_self_y", "opp_nana_x"]
+SPEC = {"float_names": NAMES}
 
 
 def _batch():
@@ -17,13 +19,13 @@ def _batch():
 
 
 def test_columns_come_from_the_feature_names():
-    cols = AugmentColumns.from_float_names(NAMES)
+    cols = AugmentColumns.from_feature_spec(SPEC)
     assert cols.mirror == (0, 2, 4, 6)
     assert cols.noise == (0, 1, 4, 5, 6)
 
 
 def test_mirror_negates_horizontal_features_and_flips_stick_x_labels():
-    aug = Augmenter(AugmentColumns.from_float_names(NAMES), mirror_prob=1.0)
+    aug = Augmenter(AugmentColumns.from_feature_spec(SPEC), mirror_prob=1.0)
     batch = aug(_batch(), batch_generator(0, 0, 0))
     assert batch["floats"][0, 1].tolist() == [-1, 2, -3, 4, -5, 6, -7]
     labels = batch["labels"][0, 0]
@@ -31,14 +33,14 @@ def test_mirror_negates_horizontal_features_and_flips_stick_x_labels():
 
 
 def test_mirror_twice_is_identity_and_prob_zero_changes_nothing():
-    aug = Augmenter(AugmentColumns.from_float_names(NAMES), mirror_prob=1.0)
+    aug = Augmenter(AugmentColumns.from_feature_spec(SPEC), mirror_prob=1.0)
     twice = aug(aug(_batch(), batch_generator(0, 0, 0)), batch_generator(0, 0, 1))
     assert torch.equal(twice["floats"], _batch()["floats"]) and torch.equal(twice["labels"], _batch()["labels"])
-    assert not Augmenter(AugmentColumns.from_float_names(NAMES)).active
+    assert not Augmenter(AugmentColumns.from_feature_spec(SPEC)).active
 
 
 def test_noise_touches_only_positions_and_speeds_and_is_reproducible():
-    aug = Augmenter(AugmentColumns.from_float_names(NAMES), noise_prob=1.0, noise_scale=0.1)
+    aug = Augmenter(AugmentColumns.from_feature_spec(SPEC), noise_prob=1.0, noise_scale=0.1)
     a = aug(_batch(), batch_generator(3, 1, 7))
     b = aug(_batch(), batch_generator(3, 1, 7))
     assert torch.equal(a["floats"], b["floats"])
@@ -46,3 +48,15 @@ def test_noise_touches_only_positions_and_speeds_and_is_reproducible():
     assert diff[..., [2, 3]].max() == 0  # facing, percent untouched
     assert diff[..., [0, 1, 4, 5, 6]].min() > 0
     assert 0.01 < diff.max() < 1.0
+
+
+def test_real_feature_spec_mirrors_its_own_signs_and_noises_positions_and_speeds():
+    spec = feature_spec(with_prev_action=True)
+    cols = AugmentColumns.from_feature_spec(spec)
+    mirrored = {spec.float_names[i] for i in cols.mirror}
+    assert {"ego_x", "opp_x", "ego_facing", "ego_vel_self_x_air", "opp_vel_knockback_x", "dx",
+            "prev_main_x", "prev_c_x"} <= mirrored
+    assert not mirrored & {"ego_y", "ego_percent", "dy", "dx_facing", "prev_main_y"}
+    noised = {spec.float_names[i] for i in cols.noise}
+    assert {"ego_x", "ego_y", "opp_x", "ego_vel_self_y", "opp_vel_knockback_x"} <= noised
+    assert not noised & {"ego_percent", "ego_facing", "ego_shield", "prev_main_x"}

@@ -6,25 +6,35 @@ x buckets b -> 16 - b (bucket 8 is neutral) of both the main stick and the c-sti
 labels. Noise: Gaussian noise on positions and speeds only (ids, flags and
 percents stay exact).
 
-Which float columns are which comes from the FeatureSpec's `float_names`, through
-`AugmentColumns.from_float_names`. Randomness comes from a generator seeded by
+Which float columns are which comes from the FeatureSpec: `mirror_signs()` for the
+mirror, the names (x, y, vel_*) for the noise (`AugmentColumns.from_feature_spec`). Randomness comes from a generator seeded by
 (seed, epoch, batch), so augmentation is reproducible and resumes exactly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 STICK_X_LABEL_COLUMNS = (8, 10)  # main x, c x
 STICK_X_MAX_BUCKET = 16  # buckets 0..16; mirror maps b -> 16 - b
 
-# Name patterns (regex on FeatureSpec.float_names) of the columns each transform touches.
-MIRROR_PATTERNS = (r"(^|_)x$", r"facing", r"vel.*_x($|_)", r"speed.*_x($|_)", r"(^|_)x_(air|ground)$")
-NOISE_PATTERNS = (r"(^|_)(x|y)$", r"vel", r"speed")
+# Fallback when the spec has no mirror_signs(): name patterns of the horizontal features.
+MIRROR_PATTERNS = (r"(^|_)x$", r"facing$", r"vel.*_x($|_)", r"(^|_)dx$", r"prev_(main|c)_x$")
+_PLAYER_PREFIX = re.compile(r"^(ego_|opp_|p[1-4]_)(nana_)?")
+
+
+def _base_name(name: str) -> str:
+    return _PLAYER_PREFIX.sub("", name)
+
+
+def _is_position_or_speed(name: str) -> bool:
+    base = _base_name(name)
+    return base in ("x", "y") or base.startswith("vel_")
 
 
 @dataclass(frozen=True)
@@ -35,11 +45,15 @@ class AugmentColumns:
     noise: tuple[int, ...]
 
     @classmethod
-    def from_float_names(cls, names: Sequence[str]) -> AugmentColumns:
-        def matching(patterns: Sequence[str]) -> tuple[int, ...]:
-            return tuple(i for i, n in enumerate(names) if any(re.search(p, n) for p in patterns))
-
-        return cls(mirror=matching(MIRROR_PATTERNS), noise=matching(NOISE_PATTERNS))
+    def from_feature_spec(cls, spec: Any) -> AugmentColumns:
+        """From a FeatureSpec (its mirror_signs()) or a dict/object with float_names."""
+        names = list(spec["float_names"] if isinstance(spec, dict) else spec.float_names)
+        if hasattr(spec, "mirror_signs"):
+            mirror = tuple(int(i) for i in np.nonzero(np.asarray(spec.mirror_signs()) < 0)[0])
+        else:
+            mirror = tuple(i for i, n in enumerate(names) if any(re.search(p, n) for p in MIRROR_PATTERNS))
+        noise = tuple(i for i, n in enumerate(names) if _is_position_or_speed(n))
+        return cls(mirror=mirror, noise=noise)
 
 
 @dataclass(frozen=True)

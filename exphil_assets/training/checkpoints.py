@@ -132,7 +132,7 @@ def load_checkpoint(
         raise UserError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not an ExPhil training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    _check_compatible(path, state, embedding_version, backbone)
+    check_compatible(path, state, embedding_version, backbone)
     return state
 
 
@@ -141,7 +141,7 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
     return dict(load_checkpoint(path)["config"])
 
 
-def _check_compatible(path: Path, meta: dict[str, Any], embedding_version: Any, backbone: str | None) -> None:
+def check_compatible(path: Path, meta: dict[str, Any], embedding_version: Any, backbone: str | None) -> None:
     if embedding_version is not None and str(meta.get("embedding_version")) != str(embedding_version):
         raise UserError(
             f"{path} was made with embedding version {meta.get('embedding_version')!r}, but the "
@@ -229,7 +229,7 @@ def load_policy(
     meta = read_policy_meta(path)
     if embedding_version is None:
         embedding_version = current_embedding_version()
-    _check_compatible(meta_path, meta, embedding_version, backbone)
+    check_compatible(meta_path, meta, embedding_version, backbone)
     if not weights_path.is_file():
         raise UserError(f"policy weights not found: {weights_path}")
     policy = Policy(PolicyConfig.from_dict(meta["policy_config"]))

@@ -110,6 +110,8 @@ class TrainConfig:
     """bf16 (autocast, fp32 master weights and loss) or f32 (exact)"""
     seed: int = 0
     """seed of the weights, the data order, dropout and augmentation"""
+    threads: int | None = None
+    """torch CPU threads (None: torch's default; 1 is faster for small models on a busy machine)"""
 
     # --- stopping and checkpoints --------------------------------------------------------
     early_stopping: bool = False
@@ -152,7 +154,7 @@ class TrainConfig:
 # Fields that change neither the model nor the data, so they stay out of the config hash
 # and may differ between a run and its resumption.
 _RUN_ONLY_FIELDS = frozenset(
-    {"replays", "data", "workers", "resume", "models_dir", "wandb", "wandb_project", "checkpoint_every"}
+    {"replays", "data", "workers", "resume", "models_dir", "wandb", "wandb_project", "checkpoint_every", "threads"}
 )
 
 # Fields that define the network or its inputs: a resumed run must keep them.
@@ -242,7 +244,7 @@ def _validate(cfg: TrainConfig) -> None:
                  "state_size", "expand_factor", "conv_size", "num_layers", "workers"):
         if getattr(cfg, name) < 1:
             raise bad(name, "must be at least 1")
-    for name in ("max_files", "truncate_bptt", "decay_steps", "checkpoint_every", "restart_steps"):
+    for name in ("max_files", "truncate_bptt", "decay_steps", "checkpoint_every", "restart_steps", "threads"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise bad(name, "must be at least 1")

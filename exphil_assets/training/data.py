@@ -10,12 +10,15 @@ the loop alone.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from exphil_assets.errors import UserError
 from exphil_assets.training.batches import SplitTensors
 from exphil_assets.training.config import TrainConfig
 
@@ -55,7 +58,7 @@ def synthetic_training_data(
     `length` > 1 makes windows of that many frames (temporal training).
     """
     rng = np.random.default_rng(seed)
-    names = [f"f{i}" for i in range(float_dim - 4)] + ["p1_x", "p1_y", "p1_facing", "p1_vel_self_x_air"]
+    names = [f"f{i}" for i in range(float_dim - 4)] + ["ego_x", "ego_y", "ego_facing", "ego_vel_self_x_air"]
 
     def split(n: int) -> SplitTensors:
         floats = rng.standard_normal((n, float_dim)).astype(np.float16)
@@ -91,6 +94,84 @@ def manifest_hash(replay_hashes: list[str]) -> str:
     return digest.hexdigest()
 
 
-def load_training_data(cfg: TrainConfig, data_root: Path) -> TrainingData:
-    """Build (or reuse) the embedded dataset for `cfg` and load its splits."""
-    raise NotImplementedError("waiting for exphil_assets.features.dataset")
+def dataset_config(cfg: TrainConfig) -> Any:
+    """The features' DatasetConfig for the data options of `cfg`."""
+    from exphil_assets.features.dataset import DatasetConfig
+
+    return DatasetConfig(
+        player_port=cfg.player_port,
+        train_character=cfg.train_character,
+        dual_port=cfg.dual_port,
+        max_files=cfg.max_files,
+        frame_delay=cfg.frame_delay,
+        val_split=cfg.val_split,
+    )
+
+
+def load_training_data(cfg: TrainConfig, data_root: Path, progress: bool = False) -> TrainingData:
+    """Build (or reuse) the embedded dataset for `cfg` and load its splits into memory.
+
+    Both splits share one copy of the arrays; they differ by their sample starts. With
+    `temporal`, samples are windows of `window_size` rows every `stride` rows, never
+    crossing a segment (replay) boundary; otherwise every row is a sample.
+    """
+    from exphil_assets.features.dataset import FLOATS_FILE, IDS_FILE, LABELS_FILE, build_dataset
+    from exphil_assets.features.windows import window_starts
+
+    manifest = build_dataset(data_root, dataset_config(cfg), progress=progress)
+    if manifest.frames == 0:
+        raise UserError(
+            f"no training frames in {data_root} for these options (player_port={cfg.player_port}, "
+            f"train_character={cfg.train_character!r}, max_files={cfg.max_files}); "
+            f"filters: {[(r.name, r.files_removed) for r in manifest.filter_reports if r.files_removed]}"
+        )
+    root = manifest.path
+    floats = torch.from_numpy(np.load(root / FLOATS_FILE))  # float16: converted per batch
+    ids = torch.from_numpy(np.load(root / IDS_FILE).astype(np.int64))
+    labels = torch.from_numpy(np.load(root / LABELS_FILE).astype(np.int64))
+    length = cfg.window_size if cfg.temporal else 1
+    stride = cfg.stride if cfg.temporal else 1
+
+    def split(name: str) -> SplitTensors | None:
+        segs = [seg for seg in manifest.segments if seg.split == name]
+        starts = window_starts([seg.length for seg in segs], length, stride, [seg.start for seg in segs])
+        if len(starts) == 0:
+            return None
+        return SplitTensors(floats, ids, labels, torch.from_numpy(starts), length)
+
+    train, val = split("train"), split("val")
+    if train is None:
+        raise UserError(
+            f"the training split has no {'window of ' + str(length) + ' frames' if length > 1 else 'frames'} "
+            f"(val_split={cfg.val_split}, {len(manifest.segments)} segments)"
+        )
+    if cfg.val_split > 0 and val is None:
+        print(
+            f"warning: val_split={cfg.val_split} put no replay in validation (the split is by file, "
+            f"{manifest.split_files.get('train', 0)} file(s) here); training without a validation set",
+            file=sys.stderr,
+        )
+    spec = manifest.feature_spec
+    return TrainingData(
+        train=train,
+        val=val,
+        float_names=list(spec.float_names),
+        id_vocab_sizes=tuple(spec.id_vocab_sizes),
+        feature_spec=spec,
+        embedding_version=manifest.embedding_version,
+        dataset_id=manifest.dataset_id,
+        provenance={
+            "dataset_path": str(root),
+            "replay_manifest_hash": manifest_hash(manifest.catalog_hashes),
+            "replays_used_hash": manifest_hash(sorted({seg.sha256 for seg in manifest.segments})),
+            "learner_replays": manifest.learner_replays,
+            "frames": manifest.frames,
+            "split_frames": manifest.split_frames,
+            "split_files": manifest.split_files,
+            "character_frames": manifest.character_frames,
+            "opponent_character_frames": manifest.opponent_character_frames,
+            "stage_frames": manifest.stage_frames,
+            "dataset_config": manifest.config.to_dict(),
+            "filters": [r.to_dict() for r in manifest.filter_reports],
+        },
+    )

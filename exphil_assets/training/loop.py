@@ -192,6 +192,8 @@ def train(
     there (the checkpoint is written and can be resumed). `data` replaces the
     dataset built from `cfg` (tests and benchmarks).
     """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     dist = DistContext.from_env()
     try:
         return _Run(cfg, data_root, progress, on_epoch, data, dist).run()
@@ -217,7 +219,11 @@ class _Run:
         self.progress = progress and dist.is_main
         self.backbone = cfg.resolved_backbone
         resumed = self._read_resume_checkpoint()
-        self.data = data if data is not None else load_training_data(cfg, resolve_data_root(data_root or cfg.data))
+        self.data = data if data is not None else load_training_data(
+            cfg, resolve_data_root(data_root or cfg.data), progress=self.progress
+        )
+        if resumed is not None:
+            ckpt.check_compatible(Path(cfg.resume), resumed, self.data.embedding_version, self.backbone)
         if self.data.train.num_samples == 0:
             raise UserError("the training split is empty: no frames matched the data options")
 
@@ -226,7 +232,9 @@ class _Run:
         self.model = Policy(self.policy_config)
         self.params = sum(p.numel() for p in self.model.parameters())
         self.ddp = DistributedDataParallel(self.model) if dist.enabled else None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
         self.steps_per_epoch = steps_per_epoch(
             self.data.train.num_samples, cfg.batch_size, cfg.accumulation_steps, dist.world_size
         )
@@ -238,7 +246,7 @@ class _Run:
         self.ema = WeightEMA(self.model, cfg.ema_decay) if cfg.ema_decay else None
         self.early = EarlyStopping(cfg.patience, cfg.min_delta)
         self.augment = Augmenter(
-            AugmentColumns.from_float_names(self.data.float_names), cfg.mirror_prob, cfg.noise_prob, cfg.noise_scale
+            AugmentColumns.from_feature_spec(self.data.feature_spec), cfg.mirror_prob, cfg.noise_prob, cfg.noise_scale
         )
         self.history: list[EpochRecord] = []
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -258,7 +266,7 @@ class _Run:
     def _read_resume_checkpoint(self) -> dict[str, Any] | None:
         if not self.cfg.resume:
             return None
-        state = ckpt.load_checkpoint(self.cfg.resume, ckpt.current_embedding_version(), self.backbone)
+        state = ckpt.load_checkpoint(self.cfg.resume, backbone=self.backbone)
         saved = state["config"]
         for name in ARCHITECTURE_FIELDS:
             mine = self.cfg.to_dict()[name]
