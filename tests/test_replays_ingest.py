@@ -168,17 +168,20 @@ def _crash_on_marked_files(task):
     return parse_and_write(task)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_worker_process_crash_quarantines_that_file_and_the_run_goes_on(
-    shared_replays, tmp_path, monkeypatch
+    shared_replays, tmp_path, monkeypatch, workers
 ):
     folder = _small_folder(shared_replays, tmp_path)
     shutil.copy(shared_replays / "peppi__v3.13.slp", folder / "b_crash.slp")
+    shutil.copy(shared_replays / "peppi__v3.12.slp", folder / "c_crash.slp")
     monkeypatch.setattr(ingest_module, "parse_and_write", _crash_on_marked_files)
-    summary = ingest_replays(folder, tmp_path / "data", workers=2, progress=False)
-    assert (summary.ok, summary.quarantined) == (3, 2)
-    crashed = [q for q in summary.quarantined_files if q[0].endswith("b_crash.slp")]
-    assert crashed and crashed[0][1] == "WorkerCrash"
-    assert read_catalog(tmp_path / "data").height == 5
+    summary = ingest_replays(folder, tmp_path / "data", workers=workers, progress=False)
+    assert (summary.ok, summary.quarantined) == (3, 3)
+    crashed = sorted((Path(p).name, c) for p, c, _ in summary.quarantined_files if "crash" in Path(p).name)
+    assert crashed == [("b_crash.slp", "WorkerCrash"), ("c_crash.slp", "WorkerCrash")]
+    catalog = read_catalog(tmp_path / "data")
+    assert catalog.height == 6 and catalog.filter(pl.col("status") == "ok").height == 3
 
 
 def test_second_ingest_on_the_same_data_root_fails_on_the_lock(shared_replays, tmp_path):

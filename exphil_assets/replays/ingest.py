@@ -365,7 +365,10 @@ class _Ingest:
     def _submit(self, task: ParseTask) -> None:
         if self.pool is None:
             self.pool = self._new_pool(self.workers)
-        self.in_flight[self.pool.submit(parse_and_write, task)] = task
+        try:
+            self.in_flight[self.pool.submit(parse_and_write, task)] = task
+        except BrokenProcessPool:  # a worker died since the last collect
+            self._recover([task])
         while len(self.in_flight) >= self.workers * TASKS_IN_FLIGHT_PER_WORKER:
             self._collect(wait_all=False)
 
@@ -389,13 +392,17 @@ class _Ingest:
                     raise UserError(f"cannot write the frame table {task.frame_table}: {exc}") from exc
                 self._finish(task, result)
             if broken:
-                broken.extend(self.in_flight.values())
-                self.in_flight.clear()
-                self._shutdown_pool()
-                for task in broken:
-                    self._finish(task, self._run_isolated(task))
+                self._recover(broken)
             if not wait_all:
                 return
+
+    def _recover(self, broken: list[ParseTask]) -> None:
+        """After a worker died: re-run every unfinished task alone, then go on with a new pool."""
+        broken = broken + list(self.in_flight.values())
+        self.in_flight.clear()
+        self._shutdown_pool()
+        for task in broken:
+            self._finish(task, self._run_isolated(task))
 
     def _run_isolated(self, task: ParseTask) -> ParseResult:
         """Parse one file in its own process, so a crash names the file that caused it."""

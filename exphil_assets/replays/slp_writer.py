@@ -247,7 +247,9 @@ def _validated_columns(record: GameRecord) -> tuple[dict[str, np.ndarray], int]:
 def _refuse(bad: np.ndarray, key: str, arr: np.ndarray, frames: np.ndarray, why: str) -> None:
     if bad.any():
         k = int(np.argmax(bad))
-        raise UserError(f"{key} is {arr[k].item()!r} at frame {int(frames[k])}: {why}; refusing to write the replay")
+        raise UserError(
+            f"{key} is {arr[k].item()!r} at frame {int(frames[k])}: {why}; refusing to write the replay"
+        )
 
 
 # ---------------------------------------------------------------- events
