@@ -48,6 +48,8 @@ from exphil_assets.rl.rewards import RewardConfig
 from exphil_assets.rl.simulator import SimConfig
 from exphil_assets.training import checkpoints as ckpt
 
+DEFAULT_OPPONENT = {"mock": "bot:approach:0.5", "dolphin": "cpu3"}
+
 
 @dataclass
 class PPOConfig:
@@ -64,8 +66,9 @@ class PPOConfig:
     """seed of the games, the action sampling and the value head"""
     env: str = "mock"
     """mock (the built-in simulator) or dolphin (Slippi Dolphin through libmelee)"""
-    opponent: str = "bot:approach:0.5"
-    """port 2: bot:NAME[:SKILL] (mock: random, approach, defensive), cpuN (N = 1-9) or policy:PATH (mock)"""
+    opponent: str | None = None
+    """port 2: bot:NAME[:SKILL] (mock: random, approach, defensive), cpuN (N = 1-9) or policy:PATH (mock);
+    None: bot:approach:0.5 in mock, cpu3 in dolphin"""
 
     # --- the mock game ----------------------------------------------------------------
     stocks: int = 4
@@ -140,6 +143,12 @@ class PPOConfig:
     wandb_project: str = "exphil"
     """W&B project name"""
 
+    @property
+    def resolved_opponent(self) -> str:
+        if self.opponent:
+            return self.opponent
+        return DEFAULT_OPPONENT[self.env]
+
     def reward(self) -> RewardConfig:
         return RewardConfig(self.stock_weight, self.damage_weight, self.win_bonus)
 
@@ -158,7 +167,7 @@ class PPOConfig:
             raise UserError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.stocks < 1 or self.max_game_seconds <= 0:
             raise UserError(f"--stocks must be >= 1 and --max-game-seconds > 0, got {self.stocks}, {self.max_game_seconds}")
-        parse_opponent(self.opponent)
+        parse_opponent(self.resolved_opponent)
 
 
 @dataclass
@@ -254,13 +263,13 @@ def make_env(cfg: PPOConfig, with_prev_action: bool, num_envs: int | None = None
     if cfg.env == "dolphin":
         from exphil_assets.rl.env_dolphin import DolphinEnv, DolphinOptions
 
-        opts = DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.opponent, stage=cfg.stage,
+        opts = DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.resolved_opponent, stage=cfg.stage,
                               online_delay=cfg.online_delay)  # fmt: skip
         return DolphinEnv(opts, cfg.reward(), with_prev_action)
     from exphil_assets.rl.env_mock import MockEnv
 
     return MockEnv(
-        num_envs or cfg.num_envs, cfg.opponent, cfg.reward(), cfg.sim_config(),
+        num_envs or cfg.num_envs, cfg.resolved_opponent, cfg.reward(), cfg.sim_config(),
         cfg.seed if seed is None else seed, with_prev_action,
     )  # fmt: skip
 
@@ -276,7 +285,7 @@ def train_ppo(
     if cfg.env == "dolphin":  # fail on a missing Dolphin or ISO before loading anything
         from exphil_assets.rl.env_dolphin import DolphinOptions, check_dolphin_options
 
-        check_dolphin_options(DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.opponent, stage=cfg.stage,
+        check_dolphin_options(DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.resolved_opponent, stage=cfg.stage,
                                              online_delay=cfg.online_delay))  # fmt: skip
     from exphil_assets.rl.rollout import torch_threads
 
@@ -462,8 +471,8 @@ def _evaluate(cfg: PPOConfig, ac: ActorCritic, when: str, progress: bool) -> dic
     from exphil_assets.rl.rollout import play_match
 
     if progress:
-        tqdm.write(f"playing {cfg.eval_games} games against {cfg.opponent} ({when} fine-tuning)")
-    result = play_match(ac.policy, cfg.opponent, cfg.eval_games, cfg.sim_config(), seed=cfg.seed + 10_000,
+        tqdm.write(f"playing {cfg.eval_games} games against {cfg.resolved_opponent} ({when} fine-tuning)")
+    result = play_match(ac.policy, cfg.resolved_opponent, cfg.eval_games, cfg.sim_config(), seed=cfg.seed + 10_000,
                         progress=progress)  # fmt: skip
     return dataclasses.asdict(result)
 
