@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
+from tiny_policies import export_tiny, tiny_policy
 
 from exphil_assets.cli.main import main
 from exphil_assets.training.checkpoints import load_policy
-from tiny_policies import export_tiny, tiny_policy
 
 TINY_RUN = ["--timesteps", "256", "--num-envs", "4", "--rollout-len", "32", "--num-minibatches", "2",
             "--update-epochs", "2", "--stocks", "1", "--max-game-seconds", "3", "--eval-games", "4",
