@@ -7,10 +7,12 @@ from dagster import Definitions
 
 from exphil_assets.defs.dataset import dataset_assets, dataset_checks
 from exphil_assets.defs.ingestion import ingestion_assets, ingestion_checks
+from exphil_assets.defs.ppo import ppo_assets, ppo_jobs
 from exphil_assets.defs.resources import ExphilStorage
 
 defs = Definitions(
-    assets=[*ingestion_assets, *dataset_assets],
+    assets=[*ingestion_assets, *dataset_assets, *ppo_assets],
     asset_checks=[*ingestion_checks, *dataset_checks],
+    jobs=[*ppo_jobs],
     resources={"storage": ExphilStorage()},
 )

@@ -9,9 +9,7 @@ needs `--dolphin` and `--iso` (a one-line error names what is missing).
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import math
 import types
 from typing import Any, get_type_hints
@@ -22,17 +20,6 @@ from exphil_assets.paths import resolve_models_dir
 _NOT_OPTIONS = {"env"}
 
 
-def _field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass (read from its source)."""
-    body = ast.parse(inspect.getsource(cls)).body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                docs[node.target.id] = " ".join(str(nxt.value.value).split())
-    return docs
-
-
 def _base_type(hint: Any) -> type:
     """int for `int | None`, etc."""
     if isinstance(hint, types.UnionType):
@@ -41,7 +28,7 @@ def _base_type(hint: Any) -> type:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from exphil_assets.rl.ppo import PPOConfig
+    from exphil_assets.rl.ppo import PPOConfig, config_docs
 
     parser = subparsers.add_parser(
         "ppo",
@@ -57,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mock", action="store_true", help="play in the built-in simulator instead of Dolphin")
     parser.add_argument("--models", metavar="DIR", help="where to write the run (default: $EXPHIL_MODELS, else ./models)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    hints, docs = get_type_hints(PPOConfig), _field_docs(PPOConfig)
+    hints, docs = get_type_hints(PPOConfig), config_docs()
     for f in dataclasses.fields(PPOConfig):
         if f.name in _NOT_OPTIONS:
             continue

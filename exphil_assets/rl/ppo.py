@@ -26,8 +26,10 @@ are unbiased one-sample estimates of the full distribution's entropy and KL.
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
+import inspect
 import math
 import os
 import time
@@ -168,6 +170,34 @@ class PPOConfig:
         if self.stocks < 1 or self.max_game_seconds <= 0:
             raise UserError(f"--stocks must be >= 1 and --max-game-seconds > 0, got {self.stocks}, {self.max_game_seconds}")
         parse_opponent(self.resolved_opponent)
+
+
+def config_docs() -> dict[str, str]:
+    """The docstring under each PPOConfig field (for --help and the Dagster launchpad)."""
+    body = ast.parse(inspect.getsource(PPOConfig)).body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def latest_imitation_policy(models_dir: str | Path, backbone: str) -> Path:
+    """The newest exported imitation policy (`*_policy.json`, not a PPO one) of `backbone` in `models_dir`."""
+    models_dir = Path(models_dir)
+    found = []
+    for meta_path in models_dir.glob(f"{backbone}_*_policy.json"):
+        try:
+            meta = ckpt.read_policy_meta(meta_path)
+        except (UserError, ValueError):
+            continue
+        if meta.get("backbone") == backbone and meta.get("kind") != "ppo":
+            found.append((meta_path.stat().st_mtime, meta_path.name, meta_path))
+    if not found:
+        raise UserError(f"no exported {backbone} imitation policy in {models_dir}; train one first "
+                        f"(exphil train --backbone {backbone}) or pass --pretrained")  # fmt: skip
+    return max(found)[2]
 
 
 @dataclass
