@@ -137,7 +137,9 @@ def test_streaming_over_batches_matches_one_batch_and_the_reference_ece():
     labels = torch.randint(0, STICK, (3, 50), generator=gen)
 
     whole = HeldOutAccumulator()
-    whole.update(_logits_for(150, main_y=logits.reshape(150, STICK)), _labels(150, main_y=labels.reshape(-1).tolist()))
+    whole.update(
+        _logits_for(150, main_y=logits.reshape(150, STICK)), _labels(150, main_y=labels.reshape(-1).tolist())
+    )
     streamed = HeldOutAccumulator()
     for b in range(3):
         streamed.update(_logits_for(50, main_y=logits[b]), _labels(50, main_y=labels[b].tolist()))
@@ -146,7 +148,9 @@ def test_streaming_over_batches_matches_one_batch_and_the_reference_ece():
     assert s.accuracy == pytest.approx(a.accuracy)
     assert s.top3_accuracy == pytest.approx(a.top3_accuracy)
     assert s.ece == pytest.approx(a.ece)
-    expected = _reference_ece(logits.reshape(150, STICK).numpy().astype(np.float64), labels.reshape(-1).numpy())
+    expected = _reference_ece(
+        logits.reshape(150, STICK).numpy().astype(np.float64), labels.reshape(-1).numpy()
+    )
     assert a.ece == pytest.approx(expected, abs=1e-6)
 
 
@@ -220,7 +224,11 @@ def test_loss_is_trainings_loss_per_frame():
 def test_mask_drops_padded_frames():
     rows = [_ranked([8]), _ranked([0])]
     acc = HeldOutAccumulator()
-    acc.update(_logits_for(2, main_x=torch.stack(rows)), _labels(2, main_x=[8, 8]), mask=torch.tensor([[True, False]]))
+    acc.update(
+        _logits_for(2, main_x=torch.stack(rows)),
+        _labels(2, main_x=[8, 8]),
+        mask=torch.tensor([[True, False]]),
+    )
     head = acc.result().heads["main_x"]
     assert head.frames == 1 and head.accuracy == 1.0
 

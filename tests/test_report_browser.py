@@ -38,7 +38,12 @@ CHROMIUM_FLAGS = (
     "--disable-quic",
 )
 VIEWPORT_WIDTH = 1280
-SMALL_REPLAYS = ("peppi__buttons_abxy.slp", "peppi__cstick_udlr.slp", "peppi__dash_back.slp", "peppi__shield_drop.slp")
+SMALL_REPLAYS = (
+    "peppi__buttons_abxy.slp",
+    "peppi__cstick_udlr.slp",
+    "peppi__dash_back.slp",
+    "peppi__shield_drop.slp",
+)
 
 
 class DevToolsPipe:
@@ -57,7 +62,13 @@ class DevToolsPipe:
             os.dup2(from_browser_w, 4)
 
         self.proc = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", "--remote-debugging-pipe", "about:blank"],
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={user_data_dir}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -91,7 +102,9 @@ class DevToolsPipe:
         raw, self.buffer = self.buffer.split(b"\0", 1)
         return json.loads(raw)
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
+    def send(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30
+    ) -> dict:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -149,7 +162,9 @@ def report_page(tmp_path_factory, shared_replays: Path) -> Path:
     models = tmp / "models"
     policies = []
     for backbone in ("mlp", "lstm"):
-        config = PolicyConfig(spec.float_dim, spec.id_vocab_sizes, backbone=backbone, hidden=(32, 32), window_size=30)
+        config = PolicyConfig(
+            spec.float_dim, spec.id_vocab_sizes, backbone=backbone, hidden=(32, 32), window_size=30
+        )
         stem = models / f"{backbone}_browser_20260101T000000"
         export_policy(
             Path(f"{stem}_policy.safetensors"), Path(f"{stem}_policy.json"), Policy(config).state_dict(),
@@ -195,13 +210,19 @@ def loaded_page(report_page: Path, tmp_path_factory):
 
 
 def _evaluate(browser: DevToolsPipe, session: str, expression: str) -> Any:
-    result = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+    result = browser.send(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+    )
     return json.loads(result["result"]["value"])
 
 
 def test_report_loads_with_no_failed_or_external_requests(loaded_page, report_page):
     browser, _ = loaded_page
-    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    requests = [
+        e["params"]["request"]["url"]
+        for e in browser.events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
     failed = [e["params"] for e in browser.events if e.get("method") == "Network.loadingFailed"]
     assert requests[0] == report_page.as_uri()
     assert not failed, failed

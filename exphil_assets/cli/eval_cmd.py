@@ -40,7 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--replays", metavar="DIR", help="folder of held-out replays (ingested into --data)")
     parser.add_argument("--max-files", type=int, metavar="N", help="use at most N held-out replays")
     parser.add_argument(
-        "--split", default="val", choices=("train", "val"), help="split of the policy's own dataset (default: val)"
+        "--split",
+        default="val",
+        choices=("train", "val"),
+        help="split of the policy's own dataset (default: val)",
     )
     parser.add_argument(
         "--out",
@@ -65,7 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--closed-loop-frames", type=int, default=3600, metavar="N", help="frame limit per closed-loop game"
     )
     parser.add_argument(
-        "--latency-steps", type=int, default=300, metavar="N", help="timed step-mode calls per policy (0: skip)"
+        "--latency-steps",
+        type=int,
+        default=300,
+        metavar="N",
+        help="timed step-mode calls per policy (0: skip)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -124,7 +131,10 @@ def format_table(report) -> str:
     left = {1, 2}
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     d = report.data
     out = [

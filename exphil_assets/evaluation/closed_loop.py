@@ -67,7 +67,6 @@ class ClosedLoopReport:
         return sum(rates) / len(rates) if rates else None
 
 
-
 @dataclass
 class LoopPolicy:
     """A policy as closed-loop games need it: the network and whether it reads its previous action."""
@@ -98,7 +97,9 @@ def play_games(
                      learner_name, opponent_name)  # fmt: skip
 
 
-def _play(env: MockEnv, driver: PolicyDriver, games: int, learner_name: str, opponent_name: str) -> MatchupResult:
+def _play(
+    env: MockEnv, driver: PolicyDriver, games: int, learner_name: str, opponent_name: str
+) -> MatchupResult:
     obs = env.reset()
     finished = np.zeros(games, bool)
     winner = np.zeros(games, np.int8)
@@ -158,7 +159,11 @@ def run_closed_loop(
                 bar.update()
         for first, second in pairs:
             other = policies[second]
-            opponent = PolicyOpponent(other.policy, games, other.with_prev_action, deterministic=False, seed=seed + 1)
-            report.head_to_head.append(play_games(policies[first], opponent, games, max_frames, seed, first, second))
+            opponent = PolicyOpponent(
+                other.policy, games, other.with_prev_action, deterministic=False, seed=seed + 1
+            )
+            report.head_to_head.append(
+                play_games(policies[first], opponent, games, max_frames, seed, first, second)
+            )
             bar.update()
     return report

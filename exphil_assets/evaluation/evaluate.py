@@ -103,21 +103,35 @@ def evaluate_policies(
     for path, policy, meta in loaded:
         config = read_run_config(path, meta)
         frames = load_held_out(
-            policy, meta, config, data_root, replays, options.max_files, options.split, path.name, options.progress
+            policy,
+            meta,
+            config,
+            data_root,
+            replays,
+            options.max_files,
+            options.split,
+            path.name,
+            options.progress,
         )
         sources.append(frames.source)
         evaluations.append(evaluate_policy(path, policy, meta, config, frames, options))
     order = sorted(range(len(evaluations)), key=lambda i: _rank_key(evaluations[i]))
     evaluations = [evaluations[i] for i in order]
     policies = {
-        e.summary.name: LoopPolicy(loaded[i][1], bool((loaded[i][2].get("feature_spec") or {}).get("with_prev_action")))
+        e.summary.name: LoopPolicy(
+            loaded[i][1], bool((loaded[i][2].get("feature_spec") or {}).get("with_prev_action"))
+        )
         for e, i in zip(evaluations, order, strict=True)
     }
 
     closed = None
     if options.closed_loop_games > 0:
         closed = run_closed_loop(
-            policies, options.closed_loop_games, options.closed_loop_max_frames, options.seed, options.progress
+            policies,
+            options.closed_loop_games,
+            options.closed_loop_max_frames,
+            options.seed,
+            options.progress,
         )
     return EvalReport(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -262,7 +276,9 @@ def sample_actions(
     return samples
 
 
-def comparison_rows(evaluations: Sequence[PolicyEvaluation], closed: ClosedLoopReport | None) -> list[ComparisonRow]:
+def comparison_rows(
+    evaluations: Sequence[PolicyEvaluation], closed: ClosedLoopReport | None
+) -> list[ComparisonRow]:
     """The backbone comparison table, in the (already ranked) order of `evaluations`."""
     rows = []
     for rank, e in enumerate(evaluations, start=1):

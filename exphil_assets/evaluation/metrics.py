@@ -162,8 +162,12 @@ class _CategoricalCounts:
         bins = (torch.ceil(confidence * ECE_BINS).long() - 1).clamp(0, ECE_BINS - 1).cpu().numpy()
         correct = (predicted == labels).cpu().numpy()
         self.bin_count += np.bincount(bins, minlength=ECE_BINS)
-        self.bin_confidence += np.bincount(bins, weights=confidence.double().cpu().numpy(), minlength=ECE_BINS)
-        self.bin_correct += np.bincount(bins, weights=correct.astype(np.float64), minlength=ECE_BINS).astype(np.int64)
+        self.bin_confidence += np.bincount(
+            bins, weights=confidence.double().cpu().numpy(), minlength=ECE_BINS
+        )
+        self.bin_correct += np.bincount(bins, weights=correct.astype(np.float64), minlength=ECE_BINS).astype(
+            np.int64
+        )
         return predicted
 
     def result(self, head: str, top3: bool) -> CategoricalHeadMetrics:
@@ -208,7 +212,9 @@ class _CategoricalCounts:
             if count == 0:
                 break
             out.append(
-                StickConfusion(true, pred, float(decode_stick(true)), float(decode_stick(pred)), count, count / n)
+                StickConfusion(
+                    true, pred, float(decode_stick(true)), float(decode_stick(pred)), count, count / n
+                )
             )
         return out
 
@@ -235,7 +241,9 @@ class HeldOutAccumulator:
         self.loss_sum = 0.0
         self.loss_by_head_sum: dict[str, float] = {}
 
-    def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+    def update(
+        self, logits: dict[str, torch.Tensor], labels: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> None:
         """Add one batch: `logits` as the policy returns them, `labels` int64 [..., 13].
 
         `mask` (bool, labels' leading shape) keeps only the frames where it is True.

@@ -139,7 +139,9 @@ def reliability_diagram(curves: dict[str, tuple[Sequence[float], Sequence[float]
         return _to_png(fig)
 
 
-def distribution_bars(labels: Sequence[str], human: Sequence[float], model: Sequence[float], title: str) -> bytes:
+def distribution_bars(
+    labels: Sequence[str], human: Sequence[float], model: Sequence[float], title: str
+) -> bytes:
     """Share of frames per class of one head, model vs human."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(4.0, 2.6))

@@ -105,7 +105,9 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int
     """Cells are pre-escaped HTML; the first `text_cols` columns are left-aligned."""
     head = "".join(f'<th class="{"text" if i < text_cols else ""}">{h}</th>' for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"text" if i < text_cols else ""}">{c}</td>' for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="{"text" if i < text_cols else ""}">{c}</td>' for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -140,7 +142,9 @@ def policy_figures(evaluation: PolicyEvaluation) -> dict[str, bytes]:
             heat.human, heat.model, stick_values, STICK_TITLES.get(stick, stick)
         )
     h = evaluation.history
-    figures["loss_curves"] = plots.loss_curves(h.epochs, h.train_loss, h.val_loss, title=f"Loss curves: {name}")
+    figures["loss_curves"] = plots.loss_curves(
+        h.epochs, h.train_loss, h.val_loss, title=f"Loss curves: {name}"
+    )
     figures["calibration"] = plots.reliability_diagram(
         {
             head: (
@@ -182,8 +186,24 @@ def _comparison_section(report: EvalReport) -> str:
         ]
         for row in report.comparison
     ]
-    headers = ["#", "Policy", "Backbone", "Params", "Val loss", "Buttons", "Main x", "Main y", "C x", "C y",
-               "Shoulder", "Stick top-3", "Stick ECE", "p99 ms", "60 fps", "Win rate"]
+    headers = [
+        "#",
+        "Policy",
+        "Backbone",
+        "Params",
+        "Val loss",
+        "Buttons",
+        "Main x",
+        "Main y",
+        "C x",
+        "C y",
+        "Shoulder",
+        "Stick top-3",
+        "Stick ECE",
+        "p99 ms",
+        "60 fps",
+        "Win rate",
+    ]
     return (
         '<section id="comparison"><h2>Backbone comparison</h2>'
         '<p class="note">Ranked by held-out loss (training\'s loss function, lower is better). '
@@ -214,13 +234,21 @@ def _closed_loop_section(closed: ClosedLoopReport | None) -> str:
     body = '<section id="closed-loop"><h2>Closed-loop games</h2>'
     if closed is None:
         return body + '<p class="note">Not run (use <code>--closed-loop-games N</code>).</p></section>'
-    headers = ["Policy", "Opponent", "Games", "W / L / D", "Win rate", "Stock diff", "Damage diff", "Frames/game"]
+    headers = [
+        "Policy",
+        "Opponent",
+        "Games",
+        "W / L / D",
+        "Win rate",
+        "Stock diff",
+        "Damage diff",
+        "Frames/game",
+    ]
     body += (
         f'<p class="note">Environment: {_e(closed.env)}; {closed.games_per_matchup} games per matchup, '
         f"at most {closed.max_frames} frames each. Differentials are means per game from the first-named "
         "policy's side (stocks taken minus stocks lost; damage dealt minus damage taken).</p>"
-        "<h3>Against scripted opponents</h3>"
-        + _table(headers, _matchup_rows(closed.scripted), text_cols=2)
+        "<h3>Against scripted opponents</h3>" + _table(headers, _matchup_rows(closed.scripted), text_cols=2)
     )
     if closed.head_to_head:
         body += "<h3>Head to head</h3>" + _table(headers, _matchup_rows(closed.head_to_head), text_cols=2)
@@ -292,7 +320,9 @@ def _policy_section(evaluation: PolicyEvaluation, rank: int) -> str:
                 _action_text(x.human),
                 _action_text(x.model),
                 '<div class="wrap-cell">'
-                + " ".join(f'<span class="{"ok" if ok else "no"}">{_e(h)}</span>' for h, ok in x.matches.items())
+                + " ".join(
+                    f'<span class="{"ok" if ok else "no"}">{_e(h)}</span>' for h, ok in x.matches.items()
+                )
                 + "</div>",
             ]
             for x in evaluation.samples
@@ -338,8 +368,18 @@ def _policy_section(evaluation: PolicyEvaluation, rank: int) -> str:
     )
     out.append(
         _table(
-            ["Head", "Accuracy", "Top-3", "Majority", "Lift vs maj.", "Ratio", "Lift vs uniform", "Ratio", "ECE",
-             "Loss"],
+            [
+                "Head",
+                "Accuracy",
+                "Top-3",
+                "Majority",
+                "Lift vs maj.",
+                "Ratio",
+                "Lift vs uniform",
+                "Ratio",
+                "ECE",
+                "Loss",
+            ],
             head_rows,
         )
     )
@@ -398,8 +438,17 @@ def _policy_section(evaluation: PolicyEvaluation, rank: int) -> str:
     if lat:
         out.append(
             _table(
-                ["Median ms", "p99 ms", "Mean ms", "Max ms", "Budget ms", "60 fps capable", "Steps", "Device",
-                 "Threads"],
+                [
+                    "Median ms",
+                    "p99 ms",
+                    "Mean ms",
+                    "Max ms",
+                    "Budget ms",
+                    "60 fps capable",
+                    "Steps",
+                    "Device",
+                    "Threads",
+                ],
                 [
                     [
                         _num(lat.median_ms, 3),
@@ -428,7 +477,10 @@ def render_report_html(report: EvalReport) -> str:
         [
             '<a href="#comparison">Comparison</a>',
             '<a href="#closed-loop">Closed loop</a>',
-            *(f'<a href="#policy-{i}">{_e(p.summary.name)}</a>' for i, p in enumerate(report.policies, start=1)),
+            *(
+                f'<a href="#policy-{i}">{_e(p.summary.name)}</a>'
+                for i, p in enumerate(report.policies, start=1)
+            ),
         ]
     )
     title = "ExPhil evaluation report"
