@@ -109,4 +109,7 @@ def test_preset_yaml_files_match_the_typed_presets():
         assert path.read_text() == preset_yaml(name), f"{path} is stale: run python -m exphil_assets.training.presets --write"
         values = yaml.safe_load(path.read_text())["ops"]["imitation_policy"]["config"]
         assert values.pop("preset") == name
-        assert resolve_config(None, values) == resolve_config(name, {})
+        assert "backbone" not in values  # the asset's partition key picks it
+        backbone = PRESETS[name]["backbone"]
+        partition = {"backbone": backbone, "temporal": backbone != "mlp"}
+        assert resolve_config(None, {**values, **partition}) == resolve_config(name, {})

@@ -219,9 +219,7 @@ class _Run:
         self.progress = progress and dist.is_main
         self.backbone = cfg.resolved_backbone
         resumed = self._read_resume_checkpoint()
-        self.data = data if data is not None else load_training_data(
-            cfg, resolve_data_root(data_root or cfg.data), progress=self.progress
-        )
+        self.data = data if data is not None else self._load_data(data_root)
         if resumed is not None:
             ckpt.check_compatible(Path(cfg.resume), resumed, self.data.embedding_version, self.backbone)
         if self.data.train.num_samples == 0:
@@ -260,6 +258,15 @@ class _Run:
             models_dir = resolve_models_dir(cfg.models_dir)
             self.files = ckpt.new_run_files(models_dir, self.backbone, cfg.name) if dist.is_main else None
         self.wandb = self._start_wandb()
+
+    def _load_data(self, data_root: str | Path | None) -> TrainingData:
+        # Under DDP rank 0 builds the dataset first; the others then reuse it from disk.
+        if self.dist.enabled and not self.dist.is_main:
+            self.dist.barrier()
+        data = load_training_data(self.cfg, resolve_data_root(data_root or self.cfg.data), progress=self.progress)
+        if self.dist.enabled and self.dist.is_main:
+            self.dist.barrier()
+        return data
 
     # --- resume ----------------------------------------------------------------------
 
