@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ingest_cmd",
     "catalog": "catalog_cmd",
     "eval": "eval_cmd",
+    "train": "train_cmd",
     "ppo": "ppo_cmd",
 }
 
