@@ -42,10 +42,10 @@ def play_bots(sim: MeleeSim, specs: tuple[str, str], frames: int, seed: int = 0)
 
 @pytest.fixture(scope="module")
 def bot_games():
-    """16 games of 4000 frames between assorted bots (fox/marth/falco)."""
-    pairs = [("fox", "marth"), ("marth", "falco"), ("falco", "fox"), ("fox", "fox")] * 4
-    sim = MeleeSim(16, SimConfig(timer_frames=20000), seed=3, character_pairs=pairs)
-    return play_bots(sim, ("approach", "defensive:0.8"), 4000, seed=5)
+    """12 games of 3000 frames between assorted bots (fox/marth/falco)."""
+    pairs = [("fox", "marth"), ("marth", "falco"), ("falco", "fox"), ("fox", "fox")] * 3
+    sim = MeleeSim(12, SimConfig(timer_frames=20000), seed=3, character_pairs=pairs)
+    return play_bots(sim, ("approach", "defensive:0.8"), 3000, seed=5)
 
 
 def test_state_columns_have_the_frame_table_names_and_dtypes():
@@ -240,7 +240,7 @@ def test_invariants_over_many_bot_frames(bot_games):
     stocks_lost = np.stack([i.stocks_lost for i in infos])  # [T, N, 2]
     damage = np.stack([i.damage_taken for i in infos])
     hits = np.stack([i.hits for i in infos])
-    assert stocks_lost.sum() >= 16 and hits.sum() >= 100
+    assert stocks_lost.sum() >= 12 and hits.sum() >= 100
     for k, p in ((0, 1), (1, 2)):
         x, y = cols[f"p{p}_x"], cols[f"p{p}_y"]
         stocks = cols[f"p{p}_stocks"].astype(int)
@@ -277,7 +277,7 @@ def test_invariants_over_many_bot_frames(bot_games):
 def test_vectorised_and_single_game_stepping_agree(bot_games):
     cols, _, inputs = bot_games
     pairs = [("fox", "marth"), ("marth", "falco"), ("falco", "fox"), ("fox", "fox")]
-    for g in (0, 1, 2, 7):
+    for g in (1, 6):
         single = MeleeSim(1, SimConfig(timer_frames=20000), seed=3, character_pairs=[pairs[g % 4]])
         for t in range(1500):
             i1, i2 = inputs[t]

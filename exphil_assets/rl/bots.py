@@ -3,8 +3,8 @@
 A bot plays one port in N games at once: `bot.act(state, player)` reads the
 simulator's `state_columns()` (frame-table names, arrays [N]) and returns that
 player's `ControllerBatch` for the next frame. Every decision is vectorised over
-the games; a bot is deterministic for its seed (a fixed number of random draws
-per call, whatever the state).
+the games; a bot is deterministic for its seed. Each game has its own random stream
+(`rl.seeding`), so a game plays the same whether it runs alone or in a batch.
 
 `skill` in [0, 1] (a float, or an array [N] for one skill per game) sets:
 - reaction delay: the bot sees its opponent `round(12 * (1 - skill)) + 2` frames late;
@@ -25,6 +25,7 @@ import numpy as np
 
 from exphil_assets.rl import sim_constants as K
 from exphil_assets.rl.controller import ControllerBatch, quantize_stick
+from exphil_assets.rl.seeding import derive_seeds, uniform
 
 F32 = np.float32
 MAX_DELAY = 14
@@ -60,10 +61,13 @@ class ScriptedBot:
 
     name = "scripted"
 
-    def __init__(self, n_games: int, skill: float | np.ndarray = 0.5, seed: int = 0):
+    def __init__(self, n_games: int, skill: float | np.ndarray = 0.5, seed: int | np.ndarray = 0):
+        """`seed`: one int for all games, or per-game uint64 seeds [N] (see `rl.seeding`)."""
         self.n = n_games
         self.skill = np.broadcast_to(np.clip(np.asarray(skill, F32), 0.0, 1.0), (n_games,)).copy()
-        self.rng = np.random.default_rng(seed)
+        self.seeds = derive_seeds(seed, n_games) if np.ndim(seed) == 0 else np.asarray(seed, np.uint64)
+        if self.seeds.shape != (n_games,):
+            raise ValueError(f"per-game seeds have shape {self.seeds.shape}, expected ({n_games},)")
         self.delay = (np.round(12 * (1 - self.skill)) + 2).astype(np.int64)
         self._history: dict[str, np.ndarray] = {}
         self._t = 0
@@ -108,11 +112,18 @@ class ScriptedBot:
 
     def act(self, state: Mapping[str, np.ndarray], player: int) -> ControllerBatch:
         """Inputs of `player` (1 or 2) in every game for the next frame."""
+        draws = uniform(self.seeds, self._t, 14)  # before _observe advances the step counter
         me, them = self._observe(state, player)
-        u = self.rng.random((self.n, 8), dtype=F32)
-        mistake_u = self.rng.random((self.n, 6), dtype=F32)
+        u, mistake_u = draws[:, :8], draws[:, 8:]
         sx, sy, cx, cy, trig, buttons = self._plan(me, them, u)
+        # stay on the stage: do not run off an edge on the ground (mistakes and random bots still can)
+        grounded = me["airborne"] == 0
+        edge_run = (
+            grounded & (np.abs(me["x"]) > K.EDGE_X - 12) & (sx * np.sign(me["x"]) > 0) & (u[:, 7] < 0.97)
+        )
+        sx = np.where(edge_run & ~isinstance(self, RandomBot), F32(0.0), sx)
         sx, sy, buttons = self._recover(me, u, sx, sy, buttons)
+        trig = np.where(grounded, trig, F32(0.0))  # shields are for the ground (in the air it would airdodge)
         self._hold_jump = np.maximum(self._hold_jump - 1, 0)
         # mistakes: with probability (1 - skill) * 2% per frame, a few frames of random input
         start = (self._mistake_left == 0) & (mistake_u[:, 0] < (1 - self.skill) * 0.02)
@@ -154,7 +165,8 @@ class ScriptedBot:
         buttons = np.where(recovering, np.where(need_jump, K.BUTTON_X, 0), buttons)
         # up-B once the double jump is gone (or from far away): B + up, then aim at the ledge
         far = np.abs(x) > K.EDGE_X + 70
-        up_b = recovering & ~helpless & ~need_jump & ((me["jumps"] == 0) & (y < -5) | far & (y < 20))
+        free = K.ACTIONABLE[action] & (me["airborne"] > 0)  # up-B only starts from a free air state
+        up_b = recovering & free & ~helpless & ~need_jump & ((me["jumps"] == 0) & (y < -5) | far & (y < 20))
         buttons = np.where(up_b, K.BUTTON_B, buttons)
         sy = np.where(up_b, F32(1.0), sy)
         sx = np.where(up_b, home * F32(0.5), sx)
@@ -211,7 +223,7 @@ class RandomBot(ScriptedBot):
 
     name = "random"
 
-    def __init__(self, n_games: int, skill: float | np.ndarray = 0.5, seed: int = 0):
+    def __init__(self, n_games: int, skill: float | np.ndarray = 0.5, seed: int | np.ndarray = 0):
         super().__init__(n_games, skill, seed)
         self._current = ControllerBatch.neutral(n_games)
         self._left = np.zeros(n_games, np.int32)
@@ -286,6 +298,17 @@ class _Fighter(ScriptedBot):
         buttons = np.where(lcancel, buttons | K.BUTTON_Z, buttons)
         return buttons, sx, sy
 
+    def _sticky_shield(self, start: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """People hold shield for a while once they raise it: 6-20 frames."""
+        if not hasattr(self, "_shield_left"):
+            self._shield_left = np.zeros(self.n, np.int32)
+        self._shield_left = np.where(
+            start & (self._shield_left == 0),
+            6 + (u[:, 5] * 15).astype(np.int32),
+            np.maximum(self._shield_left - 1, 0),
+        )
+        return self._shield_left > 0
+
     def _start_jump(self, mask: np.ndarray, full: np.ndarray, buttons: np.ndarray) -> np.ndarray:
         self._hold_jump = np.where(mask & full, 6, self._hold_jump)
         return np.where(mask, buttons | K.BUTTON_X, buttons)
@@ -309,8 +332,10 @@ class ApproachBot(_Fighter):
         # approach: dash in from afar, walk in when close; sometimes jump in
         far = adx > 22
         sx = np.where(far, toward, np.where(adx > 12, toward * F32(0.6), zero))
-        jump_in = ~air & far & (adx < 45) & (u[:, 0] < 0.03)
-        buttons = self._start_jump(jump_in, u[:, 1] < 0.5, buttons)
+        jump_in = ~air & (adx > 18) & (adx < 60) & (u[:, 0] < 0.04)
+        chase = ~air & (dy > 15) & (adx < 25) & (u[:, 0] > 0.92)  # they are above: jump after them
+        buttons = self._start_jump(jump_in | chase, (u[:, 1] < 0.5) | chase, buttons)
+        jump_in = jump_in | chase
         # attack when in range (aerials a little farther out)
         in_range = (adx < 16) & (np.abs(dy) < 22) | (air & (adx < 20) & (np.abs(dy) < 25))
         dead = them["action_state"] < 11
@@ -318,7 +343,7 @@ class ApproachBot(_Fighter):
         buttons, sx, sy, cx, cy = self._attack_choice(me, them, u, dx, dy, buttons, sx, sy, cx, cy, attack)
         # shield an attack coming at it, sometimes
         threat = _ATTACK_ACTIONS[them["action_state"].astype(np.int64)] & (adx < 25) & ~air
-        shield = threat & ~attack & (u[:, 4] < 0.3 * self.skill)
+        shield = self._sticky_shield(threat & ~attack & (u[:, 4] < 0.05 * self.skill), u)
         trig = np.where(shield, F32(1.0), trig)
         sx = np.where(shield, zero, sx)
         buttons, sx, sy = self._air_habits(me, them, u, buttons, sx, sy)
@@ -350,12 +375,13 @@ class DefensiveBot(_Fighter):
         away = -toward
         sx = np.where(too_close & ~near_edge, away, sx)
         hop_over = too_close & near_edge & ~air & (u[:, 0] < 0.1)
-        buttons = self._start_jump(hop_over, np.ones(n, bool), buttons)
+        hop_back = too_close & ~near_edge & ~air & (u[:, 0] > 0.97)  # retreat with a jump now and then
+        buttons = self._start_jump(hop_over | hop_back, hop_over | (u[:, 1] < 0.5), buttons)
         sx = np.where(hop_over, toward, sx)
         sx = np.where(adx > 50, toward * F32(0.6), sx)
         # shield attacks in range
         threat = attacking & ~whiffed & (adx < 28) & ~air
-        shield = threat & (u[:, 1] < 0.4 + 0.5 * self.skill)
+        shield = self._sticky_shield(threat & (u[:, 1] < 0.1 + 0.3 * self.skill), u)
         trig = np.where(shield, F32(1.0), trig)
         sx = np.where(shield, zero, sx)
         # punish: rush in on endlag, attack when in range
@@ -372,7 +398,7 @@ class DefensiveBot(_Fighter):
 BOTS: dict[str, type[ScriptedBot]] = {b.name: b for b in (RandomBot, ApproachBot, DefensiveBot)}
 
 
-def make_bot(spec: str, n_games: int, seed: int = 0) -> ScriptedBot:
+def make_bot(spec: str, n_games: int, seed: int | np.ndarray = 0) -> ScriptedBot:
     """A bot from a spec like `"approach"` or `"defensive:0.8"` (name, optional skill; default 0.5)."""
     name, _, skill = spec.partition(":")
     if name not in BOTS:

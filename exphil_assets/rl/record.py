@@ -24,6 +24,7 @@ from exphil_assets.replays.slp_writer import GameRecord, write_slp
 from exphil_assets.rl import sim_constants as K
 from exphil_assets.rl.bots import BOTS, ScriptedBot
 from exphil_assets.rl.controller import ControllerBatch
+from exphil_assets.rl.seeding import derive_seeds, uniform
 from exphil_assets.rl.simulator import MeleeSim, SimConfig
 
 DEFAULT_MATCHUPS: tuple[tuple[str, str], ...] = (
@@ -90,7 +91,7 @@ def generate_replays(
             config,
             [tuple(characters[i % len(characters)]) for i in idx],
             [tuple(bots[i % len(bots)]) for i in idx],
-            seed=[seed, first],
+            game_seeds=derive_seeds(seed, games)[idx],
         )
         for i, record in zip(idx, records, strict=True):
             write_slp(record, paths[i])
@@ -102,15 +103,15 @@ def generate_replays(
 class _PortBots:
     """The bots of one port across a batch: one bot per distinct spec, each game uses its own."""
 
-    def __init__(self, specs: Sequence[str], seed: np.random.SeedSequence):
+    def __init__(self, specs: Sequence[str], game_seeds: np.ndarray):
         n = len(specs)
-        rng = np.random.default_rng(seed)
         self.members: list[tuple[ScriptedBot, np.ndarray]] = []
+        drawn_skill = SKILL_RANGE[0] + (SKILL_RANGE[1] - SKILL_RANGE[0]) * uniform(game_seeds, 0, 1)[:, 0]
         for spec in dict.fromkeys(specs):  # distinct, in first-use order
             cls, skill = _parse_bot(spec)
-            skills = rng.uniform(*SKILL_RANGE, size=n).astype(np.float32) if skill is None else skill
+            skills = drawn_skill if skill is None else np.full(n, skill, np.float32)
             mask = np.array([s == spec for s in specs])
-            self.members.append((cls(n, skills, seed=int(rng.integers(2**31))), mask))
+            self.members.append((cls(n, skills, seed=game_seeds), mask))
 
     def act(self, state, player: int) -> ControllerBatch:
         out = None
@@ -133,15 +134,23 @@ def simulate_games(
     config: SimConfig,
     character_pairs: Sequence[tuple[str, str]],
     bot_pairs: Sequence[tuple[str, str]],
-    seed: int | Sequence[int] = 0,
+    seed: int = 0,
+    game_seeds: np.ndarray | None = None,
 ) -> list[GameRecord]:
-    """Play len(character_pairs) games to the end, game i between the bots of bot_pairs[i]."""
+    """Play len(character_pairs) games to the end, game i between the bots of bot_pairs[i].
+
+    Each game is determined by its own seed (`game_seeds` [N] uint64, else derived from
+    `seed` and the game's position), whatever other games run beside it.
+    """
     n = len(character_pairs)
     if len(bot_pairs) != n:
         raise ValueError(f"{len(bot_pairs)} bot pairs for {n} games")
-    seeds = np.random.SeedSequence(seed).spawn(3)
-    sim = MeleeSim(n, config, seed=int(seeds[0].generate_state(1)[0]), character_pairs=list(character_pairs))
-    players = [_PortBots([pair[k] for pair in bot_pairs], seeds[1 + k]) for k in (0, 1)]
+    if game_seeds is None:
+        game_seeds = derive_seeds(seed, n)
+    sim = MeleeSim(n, config, seed=derive_seeds(game_seeds, stream=0), character_pairs=list(character_pairs))
+    players = [
+        _PortBots([pair[k] for pair in bot_pairs], derive_seeds(game_seeds, stream=1 + k)) for k in (0, 1)
+    ]
     max_frames = config.countdown_frames + config.timer_frames
     store: dict[str, np.ndarray] = {}
     seeds_per_frame = np.zeros((max_frames, n), np.uint32)

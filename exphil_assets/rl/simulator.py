@@ -25,8 +25,8 @@ they produced (as a frame-table row does).
 
 Every game is a pure function of its inputs: stepping one game alone or inside a
 batch gives bit-identical states (elementwise float32 math, no reductions across
-games, no transcendental functions in the step). The seed only drives the per-frame
-random-seed values written into replays.
+games, no transcendental functions in the step). The seed (one int, or one per game)
+only drives the per-frame random-seed values written into replays.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import numpy as np
 
 from exphil_assets.rl import sim_constants as K
 from exphil_assets.rl.controller import ControllerBatch, processed_buttons, processed_trigger
+from exphil_assets.rl.seeding import derive_seeds, hash32
 
 A = K.ACT  # action ids as ints
 F32 = np.float32
@@ -172,7 +173,7 @@ class MeleeSim:
         self,
         n_games: int,
         config: SimConfig | None = None,
-        seed: int = 0,
+        seed: int | np.ndarray = 0,
         character_pairs: Sequence[tuple[str, str]] | None = None,
     ):
         """`character_pairs`, if given, sets (port 1, port 2) characters per game (length n_games)."""
@@ -185,7 +186,10 @@ class MeleeSim:
             raise ValueError(f"character_pairs has {len(pairs)} entries for {n_games} games")
         index = np.array([[K.character_index(a), K.character_index(b)] for a, b in pairs], np.int32)
         self.chars = _CharacterArrays(index)
-        self._rng = np.random.default_rng(seed)
+        self._seeds = derive_seeds(seed, n_games) if np.ndim(seed) == 0 else np.asarray(seed, np.uint64)
+        if self._seeds.shape != (n_games,):
+            raise ValueError(f"per-game seeds have shape {self._seeds.shape}, expected ({n_games},)")
+        self._resets = np.zeros(n_games, np.uint64)
         self.random_seed = np.zeros(self.n, np.uint32)  # per-frame value for the replay's Frame Start
         self._f = np.zeros((len(_F_NAMES), n_games, 2), F32)
         self._i = np.zeros((len(_I_NAMES), n_games, 2), np.int32)
@@ -237,7 +241,8 @@ class MeleeSim:
         self.done[m] = False
         self.winner[m] = 0
         self.end_method[m] = END_NONE
-        self.random_seed[m] = self._rng.integers(0, 2**32, size=int(m.sum()), dtype=np.uint32)
+        self.random_seed[m] = hash32(self._seeds, self._resets)[m]
+        self._resets[m] += np.uint64(1)
 
     # ------------------------------------------------------------------ step
     def step(self, p1: ControllerBatch, p2: ControllerBatch) -> StepInfo:
