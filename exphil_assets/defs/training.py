@@ -261,7 +261,6 @@ def _preset_job(name: str):
     return define_asset_job(
         f"train_{name}",
         selection=[imitation_policy],
-        partitions_def=backbone_partitions,
         config=preset_run_config(name),
         description=f"Train the imitation policy with the {name!r} preset (pick the backbone partition).",
     )

@@ -19,6 +19,7 @@ from exphil_assets.errors import UserError
 # of truth once it exists, this tuple only spares `config` an import of torch.
 KNOWN_BACKBONES: tuple[str, ...] = ("mlp", "lstm", "gru", "mamba", "sliding_window", "hybrid")
 TEMPORAL_DEFAULT_BACKBONE = "lstm"  # the guide's default for --temporal without --backbone
+TRUNCATABLE_BACKBONES: tuple[str, ...] = ("lstm", "gru", "mamba")  # a recurrent state to detach
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear", "exponential", "cosine_restarts")
 PRECISIONS: tuple[str, ...] = ("bf16", "f32")
 
@@ -61,7 +62,7 @@ class TrainConfig:
     stride: int = 1
     """step between window starts (temporal)"""
     truncate_bptt: int | None = None
-    """detach recurrent state every N frames of a window (lstm/gru/hybrid only)"""
+    """detach the recurrent state every N frames of a window (lstm, gru, mamba)"""
     state_size: int = 16
     """SSM state dimension (mamba)"""
     expand_factor: int = 2
@@ -284,10 +285,10 @@ def _validate(cfg: TrainConfig) -> None:
             raise bad("backbone", "is a temporal backbone; add --temporal")
         if cfg.backbone == "mlp" and cfg.temporal:
             raise bad("backbone", "mlp is single-frame; drop --temporal or pick a temporal backbone")
-    if cfg.truncate_bptt is not None and cfg.resolved_backbone not in ("lstm", "gru", "hybrid"):
-        # Mamba's scan and attention see the whole window at once: there is no
+    if cfg.truncate_bptt is not None and cfg.resolved_backbone not in TRUNCATABLE_BACKBONES:
+        # Attention (sliding_window, hybrid) sees the whole window at once: there is no
         # recurrent state to detach between chunks, so the option would do nothing.
-        raise bad("truncate_bptt", "applies to lstm, gru and hybrid only")
+        raise bad("truncate_bptt", f"applies to {', '.join(TRUNCATABLE_BACKBONES)} only")
     if cfg.early_stopping and cfg.val_split == 0:
         raise bad("early_stopping", "needs a validation set: set --val-split > 0")
     if cfg.save_best and cfg.val_split == 0:
