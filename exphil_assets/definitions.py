@@ -10,10 +10,11 @@ from exphil_assets.defs.evaluation import evaluation_assets, evaluation_jobs
 from exphil_assets.defs.ingestion import ingestion_assets, ingestion_checks
 from exphil_assets.defs.ppo import ppo_assets, ppo_jobs
 from exphil_assets.defs.resources import ExphilStorage
+from exphil_assets.defs.training import training_assets, training_checks, training_jobs
 
 defs = Definitions(
-    assets=[*ingestion_assets, *dataset_assets, *ppo_assets, *evaluation_assets],
-    asset_checks=[*ingestion_checks, *dataset_checks],
-    jobs=[*ppo_jobs, *evaluation_jobs],
+    assets=[*ingestion_assets, *dataset_assets, *training_assets, *ppo_assets, *evaluation_assets],
+    asset_checks=[*ingestion_checks, *dataset_checks, *training_checks],
+    jobs=[*training_jobs, *ppo_jobs, *evaluation_jobs],
     resources={"storage": ExphilStorage()},
 )
