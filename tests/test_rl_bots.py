@@ -104,7 +104,7 @@ def test_approach_and_defensive_bots_fight_and_take_stocks():
     hits = np.stack([i.hits for i in infos]).sum(axis=0)  # [N, 2]
     lost = np.stack([i.stocks_lost for i in infos]).sum(axis=0)
     assert (hits >= 5).all()
-    assert (lost.sum(axis=1) >= 2).all()
+    assert (lost.sum(axis=1) >= 1).all() and lost.sum() >= 6
 
 
 def test_skilled_approach_bot_beats_random_bot():

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import peppi_py
+import polars as pl
 import pytest
 
 from exphil_assets.errors import UserError
-from exphil_assets.rl.record import generate_replays
+from exphil_assets.replays.slp_writer import write_slp
+from exphil_assets.rl.record import generate_replays, simulate_games
+from exphil_assets.rl.simulator import SimConfig
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +62,24 @@ def test_generated_replays_ingest_ok(replays: list[Path], tmp_path: Path):
     ingest = pytest.importorskip("exphil_assets.replays.ingest")
     summary = ingest.ingest_replays(replays[0].parent, tmp_path / "data", workers=1, progress=False)
     assert summary.ok == len(replays) and summary.quarantined == 0
+
+
+def test_ingested_frame_table_equals_the_simulator_columns(tmp_path: Path):
+    """simulator state_columns -> .slp -> ingest -> frame table: every column comes back bit for bit."""
+    ingest = pytest.importorskip("exphil_assets.replays.ingest")
+    from exphil_assets.replays.catalog import read_catalog
+
+    (record,) = simulate_games(
+        SimConfig(timer_frames=400), [("falco", "fox")], [("approach", "defensive")], seed=5
+    )
+    write_slp(record, tmp_path / "replays" / "game.slp")
+    summary = ingest.ingest_replays(tmp_path / "replays", tmp_path / "data", workers=1, progress=False)
+    assert summary.ok == 1
+    row = read_catalog(tmp_path / "data").row(0, named=True)
+    assert row["status"] == "ok" and row["stage"] == 32 and row["end_method"] is not None
+    table = pl.read_parquet(tmp_path / "data" / row["frame_table"])
+    assert table.columns == list(record.columns)
+    for name, ours in record.columns.items():
+        theirs = table[name].to_numpy()
+        assert theirs.dtype == ours.dtype, name
+        assert theirs.tobytes() == ours.tobytes(), name

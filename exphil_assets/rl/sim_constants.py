@@ -50,7 +50,11 @@ LEDGE_JUMP_FRAMES = 10
 # --- timing ------------------------------------------------------------------------------
 FPS = 60
 COUNTDOWN_FRAMES = 123  # replays start at frame -123; frame 0 starts the game timer
-ENTRY_FRAMES = (12, 28, 24)  # ENTRY, ENTRY_START, ENTRY_END, then the player drops in
+# The entry: ENTRY for what the countdown leaves, then ENTRY_START and ENTRY_END, then the players
+# drop in with DROP_IN_FRAMES left (real replays: playable from about frame -39).
+ENTRY_START_FRAMES = 28
+ENTRY_END_FRAMES = 24
+DROP_IN_FRAMES = 40
 DEAD_FRAMES = 90  # frames between a KO and the revival platform
 HALO_MIN_FRAMES = 20  # frames on the revival platform before input can drop the player
 HALO_MAX_FRAMES = 120  # frames on the revival platform before it drops the player
@@ -300,9 +304,9 @@ END_NEXT_LOCK = np.zeros(ACTION_TABLE_SIZE, np.int32)
 for _a in DAMAGE_FLY_ACTIONS:
     END_NEXT_AIR[_a] = A.TUMBLING.value
 END_NEXT_GROUND[A.ENTRY.value] = END_NEXT_AIR[A.ENTRY.value] = A.ENTRY_START.value
-END_NEXT_LOCK[A.ENTRY.value] = ENTRY_FRAMES[1]
+END_NEXT_LOCK[A.ENTRY.value] = ENTRY_START_FRAMES
 END_NEXT_GROUND[A.ENTRY_START.value] = END_NEXT_AIR[A.ENTRY_START.value] = A.ENTRY_END.value
-END_NEXT_LOCK[A.ENTRY_START.value] = ENTRY_FRAMES[2]
+END_NEXT_LOCK[A.ENTRY_START.value] = ENTRY_END_FRAMES
 END_NEXT_GROUND[A.EDGE_CATCHING.value] = END_NEXT_AIR[A.EDGE_CATCHING.value] = A.EDGE_HANGING.value
 END_NEXT_AIR[A.AIRDODGE.value] = A.SPECIAL_FALL_FORWARD.value
 END_NEXT_AIR[A.EDGE_GETUP_QUICK.value] = A.STANDING.value  # the getup ends standing on the stage

@@ -218,7 +218,7 @@ class MeleeSim:
         i[_II["stocks"]] = cfg.stocks
         i[_II["attack"]] = K.NO_ATTACK
         i[_II["last_hit_by"]] = K.NO_HITTER
-        entry = cfg.countdown_frames - sum(K.ENTRY_FRAMES[1:]) - 40  # leave ~40 frames to drop in and land
+        entry = cfg.countdown_frames - K.ENTRY_START_FRAMES - K.ENTRY_END_FRAMES - K.DROP_IN_FRAMES
         if cfg.countdown_frames > 0:
             f[_FI["y"]] = K.SPAWN_Y
             f[_FI["age"]] = 0
@@ -246,7 +246,10 @@ class MeleeSim:
 
     # ------------------------------------------------------------------ step
     def step(self, p1: ControllerBatch, p2: ControllerBatch) -> StepInfo:
-        """Advance every game that is not done by one frame with these inputs."""
+        """Advance every game that is not done by one frame with these inputs; games already over stay frozen.
+
+        Sticks are clipped to [-1, 1] and triggers to [0, 1]; NaN inputs read as 0 (neutral).
+        """
         if len(p1) != self.n or len(p2) != self.n:
             raise ValueError(f"inputs have {len(p1)} and {len(p2)} games, the simulator has {self.n}")
         K_ = K
@@ -504,7 +507,7 @@ class MeleeSim:
         is_walk = K_.WALK_MASK[act]
         target = np.where(is_run, facing * c.run_max, np.where(is_walk, sx * c.walk_max, F32(0.0)))
         accel = np.where(is_run | is_walk, F32(0.12), c.friction)
-        vxg = np.where(new_dash, facing * c.dash_initial, _toward(vxg, target, accel))
+        vxg = np.where(new_dash, facing * c.dash_initial, np.where(gnd, _toward(vxg, target, accel), vxg))
         # air speed: drift toward the stick, air friction without it or in hitstun
         in_dodge = act == A.AIRDODGE
         drift = (asx >= K_.WALK_THRESHOLD) & ~stunned
