@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from mambapy.mamba import Mamba, MambaConfig
 
@@ -50,21 +51,24 @@ def test_step_matches_mambapy_step():
 
 def _scan_inputs(dtype=torch.float64, seed=3):
     g = torch.Generator().manual_seed(seed)
-    T, B, E, N = 6, 2, 3, 4
-    dA = torch.rand(T, B, E, N, generator=g, dtype=dtype).requires_grad_()
-    dBx = torch.randn(T, B, E, N, generator=g, dtype=dtype).requires_grad_()
+    T, B, E, N = 7, 2, 3, 4
+    x = torch.randn(T, B, E, generator=g, dtype=dtype).requires_grad_()
+    dt = torch.rand(T, B, E, generator=g, dtype=dtype).requires_grad_()
+    A = (-torch.rand(E, N, generator=g, dtype=dtype)).requires_grad_()
+    Bm = torch.randn(T, B, N, generator=g, dtype=dtype).requires_grad_()
     C = torch.randn(T, B, N, generator=g, dtype=dtype).requires_grad_()
     h0 = torch.randn(B, E, N, generator=g, dtype=dtype).requires_grad_()
-    return dA, dBx, C, h0
+    return x, dt, A, Bm, C, h0
 
 
-def test_scan_backward_passes_gradcheck_in_float64():
-    assert torch.autograd.gradcheck(_SelectiveScan.apply, _scan_inputs())
+@pytest.mark.parametrize("chunk", [1, 3, 7])  # one frame per block, an uneven last block, one block
+def test_scan_backward_passes_gradcheck_in_float64(chunk):
+    assert torch.autograd.gradcheck(lambda *a: _SelectiveScan.apply(*a, chunk), _scan_inputs())
 
 
 def test_scan_gradients_match_the_autograd_loop():
     inputs = _scan_inputs(torch.float32)
-    y, h = selective_scan(*inputs)
+    y, h = selective_scan(*inputs, chunk=2)
     (y.sin().sum() + h.pow(2).sum()).backward()
     ours = [t.grad.clone() for t in inputs]
     for t in inputs:
@@ -72,6 +76,7 @@ def test_scan_gradients_match_the_autograd_loop():
     y_ref, h_ref = selective_scan_reference(*inputs)
     (y_ref.sin().sum() + h_ref.pow(2).sum()).backward()
     torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(h, h_ref)
     for got, expected in zip(ours, [t.grad for t in inputs], strict=True):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
@@ -79,9 +84,9 @@ def test_scan_gradients_match_the_autograd_loop():
 def test_scan_runs_in_fp32_under_bf16_autocast(monkeypatch):
     seen = []
 
-    def spy(dA, dBx, C, h0=None):
-        y, h = selective_scan(dA, dBx, C, h0)
-        seen.append((dA.dtype, dBx.dtype, C.dtype, y.dtype, torch.is_autocast_enabled("cpu")))
+    def spy(x, dt, A, B, C, h0=None):
+        y, h = selective_scan(x, dt, A, B, C, h0)
+        seen.append((x.dtype, dt.dtype, C.dtype, y.dtype, torch.is_autocast_enabled("cpu")))
         return y, h
 
     monkeypatch.setattr(mamba_module, "selective_scan", spy)

@@ -96,11 +96,9 @@ class MambaMixer(nn.Module):
         dt, B, C, A = self._ssm_inputs(x)
         with torch.autocast(device_type=u.device.type, enabled=False):
             xf = x.float()
-            # Time-major [T, B, ...] so each scan step reads one contiguous block.
-            dt_t = dt.transpose(0, 1).contiguous()
-            dA = torch.exp(dt_t.unsqueeze(-1) * A)
-            dBx = (dt_t * xf.transpose(0, 1)).unsqueeze(-1) * B.transpose(0, 1).contiguous().unsqueeze(2)
-            y, h = selective_scan(dA, dBx, C.transpose(0, 1), h0)
+            # The scan is time-major [T, B, ...]: each frame is one contiguous block.
+            x_t, dt_t, B_t, C_t = (t.transpose(0, 1) for t in (xf, dt, B, C))
+            y, h = selective_scan(x_t, dt_t, A, B_t, C_t, h0)
             y = y.transpose(0, 1) + xf * self.D.float()
         out = self.out_proj((y.to(z.dtype)) * F.silu(z))
         return out, (conv_state, h)
