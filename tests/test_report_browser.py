@@ -178,7 +178,7 @@ def report_page(tmp_path_factory, shared_replays: Path) -> Path:
     out = tmp / "report.html"
     code = main(
         ["eval", *policies, "--data", str(tmp / "data"), "--replays", str(replays), "--out", str(out),
-         "--latency-steps", "20", "--no-progress"]
+         "--latency-steps", "20", "--closed-loop-games", "1", "--closed-loop-frames", "30", "--no-progress"]
     )  # fmt: skip
     assert code == 0
     return out
@@ -248,7 +248,14 @@ def test_every_image_is_an_embedded_png_with_a_non_zero_size(loaded_page):
 def test_page_has_the_sections_and_a_full_page_screenshot(loaded_page, tmp_path_factory):
     browser, session = loaded_page
     text = _evaluate(browser, session, "JSON.stringify(document.body.innerText)")
-    for heading in ("Backbone comparison", "Closed-loop games", "Test inference", "Compare to replays"):
+    for heading in (
+        "Backbone comparison",
+        "Against scripted opponents",
+        "Head to head",
+        "Test inference",
+        "Compare to replays",
+        "Visualise actions",
+    ):
         assert heading in text
     assert "mlp_browser_20260101T000000" in text and "lstm_browser_20260101T000000" in text
     height = browser.send("Page.getLayoutMetrics", session=session)["cssContentSize"]["height"]

@@ -74,6 +74,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="timed step-mode calls per policy (0: skip)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads for the held-out pass (default: torch's; 1 is faster on a busy machine)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -94,9 +100,9 @@ def _check_writable(path: Path, option: str) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    for name in ("max_files", "closed_loop_games", "closed_loop_frames", "latency_steps"):
+    for name in ("max_files", "closed_loop_games", "closed_loop_frames", "latency_steps", "threads"):
         value = getattr(args, name)
-        minimum = 1 if name in ("max_files", "closed_loop_frames") else 0
+        minimum = 1 if name in ("max_files", "closed_loop_frames", "threads") else 0
         if value is not None and value < minimum:
             raise UserError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
     if args.replays is not None and not Path(args.replays).expanduser().exists():
@@ -169,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         closed_loop_games=args.closed_loop_games,
         closed_loop_max_frames=args.closed_loop_frames,
         latency_steps=args.latency_steps,
+        threads=args.threads,
         progress=not args.no_progress,
     )
     report = evaluate_policies(args.policy, data_root=args.data, replays=args.replays, options=options)

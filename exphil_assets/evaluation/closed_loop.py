@@ -7,7 +7,7 @@ has no stocks left or `max_frames` gameplay frames pass; a game that times out
 goes to the player with more stocks, then the lower percent (Melee's rule), else
 it is a draw. Each environment's first game is the one counted. Actions are
 sampled from the policy (seeded), as a behaviour-cloned policy plays. Games are
-stepped on one intra-op thread (`latency.step_threads`): a few games per step
+stepped on one intra-op thread (`latency.intra_op_threads`): a few games per step
 are batch-1-sized work, which extra threads only slow down.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from exphil_assets.evaluation.latency import step_threads
+from exphil_assets.evaluation.latency import intra_op_threads
 from exphil_assets.nets.policy import Policy
 from exphil_assets.rl.env_mock import MockEnv, PolicyDriver, PolicyOpponent
 from exphil_assets.rl.simulator import SimConfig
@@ -92,7 +92,7 @@ def play_games(
         seed=seed,
         with_prev_action=learner.with_prev_action,
     )
-    with step_threads():
+    with intra_op_threads():
         return _play(env, PolicyDriver(learner.policy, games, deterministic=False, seed=seed), games,
                      learner_name, opponent_name)  # fmt: skip
 

@@ -23,7 +23,12 @@ from tqdm import tqdm
 
 from exphil_assets.evaluation.closed_loop import ClosedLoopReport, LoopPolicy, run_closed_loop
 from exphil_assets.evaluation.held_out import HeldOutFrames, load_held_out
-from exphil_assets.evaluation.latency import DEFAULT_STEPS, measure_step_latency, step_actions
+from exphil_assets.evaluation.latency import (
+    DEFAULT_STEPS,
+    intra_op_threads,
+    measure_step_latency,
+    step_actions,
+)
 from exphil_assets.evaluation.metrics import STICK_HEADS, HeldOutAccumulator
 from exphil_assets.evaluation.report import (
     ComparisonRow,
@@ -78,6 +83,8 @@ class EvalOptions:
     """tqdm progress bars"""
     seed: int = 0
     """seed of the closed-loop games"""
+    threads: int | None = None
+    """torch CPU threads for the held-out pass (None: torch's default; 1 is faster on a busy machine)"""
 
 
 def evaluate_policies(
@@ -221,7 +228,8 @@ def evaluate_policy(
 ) -> PolicyEvaluation:
     """Metrics, latency, samples and history of one policy on its held-out frames."""
     start = time.perf_counter()
-    metrics = held_out_metrics(policy, frames, options.batch_frames, options.progress).result()
+    with intra_op_threads(options.threads or torch.get_num_threads()):
+        metrics = held_out_metrics(policy, frames, options.batch_frames, options.progress).result()
     seconds = time.perf_counter() - start
     floats, ids, labels = frames.sequence(SAMPLE_FRAMES)
     latency = None

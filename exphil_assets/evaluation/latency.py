@@ -31,7 +31,7 @@ STEP_THREADS = 1  # intra-op threads for batch-1 stepping (see the module docstr
 
 
 @contextlib.contextmanager
-def step_threads(threads: int = STEP_THREADS) -> Iterator[None]:
+def intra_op_threads(threads: int = STEP_THREADS) -> Iterator[None]:
     """Run the block on `threads` intra-op threads, then restore the previous count."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -79,7 +79,7 @@ def measure_step_latency(
     policy.eval()
     times = np.empty(steps, dtype=np.float64)
     try:
-        with torch.inference_mode(), step_threads():
+        with torch.inference_mode(), intra_op_threads():
             threads = torch.get_num_threads()
             state = policy.init_state(1, device)
             for i in range(warmup + steps):
@@ -119,7 +119,7 @@ def step_actions(policy: Policy, floats: torch.Tensor, ids: torch.Tensor) -> np.
     policy.eval()
     out = np.empty((floats.shape[0], LABEL_DIM), dtype=np.int64)
     try:
-        with step_threads():
+        with intra_op_threads():
             state = policy.init_state(1, device)
             for row in range(floats.shape[0]):
                 state, action = policy.act(
