@@ -13,6 +13,16 @@ WINDOW = 16  # < T, so the sliding window is exercised past its length
 DIM = 12
 
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: a second thread only adds synchronisation (about 10x slower on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _config(backbone: str, **overrides) -> PolicyConfig:
     fields = dict(
         float_dim=9, id_vocab_sizes=(5, 11, 3), backbone=backbone, id_embed_dim=4, hidden=(DIM,), num_layers=2,

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from exphil_assets.nets.heads import CATEGORICAL_HEADS, ControllerHeads, action_entropy, action_log_prob
 
 H = 24
+
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: a second thread only adds synchronisation (about 10x slower on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _heads() -> ControllerHeads:

@@ -15,6 +15,16 @@ from exphil_assets.nets.selective_scan import _SelectiveScan, selective_scan, se
 D_MODEL, LAYERS, STATE, CONV = 16, 2, 8, 4
 
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: a second thread only adds synchronisation (about 10x slower on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _pair() -> tuple[MambaBackbone, Mamba]:
     torch.manual_seed(0)
     ours = MambaBackbone(D_MODEL, D_MODEL, LAYERS, STATE, expand_factor=2, conv_size=CONV).eval()

@@ -11,6 +11,15 @@ from exphil_assets.nets.policy import Policy, PolicyConfig
 from exphil_assets.nets.registry import BACKBONES, build_backbone
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: a second thread only adds synchronisation (about 10x slower on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _config(backbone: str) -> PolicyConfig:
     return PolicyConfig(
         float_dim=7, id_vocab_sizes=(4, 9), backbone=backbone, id_embed_dim=3, hidden=(16, 12),
