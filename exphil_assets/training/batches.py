@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from exphil_assets.errors import UserError
+
 
 @dataclass
 class SplitTensors:
@@ -76,12 +78,15 @@ def epoch_order(num_samples: int, seed: int, epoch: int, shuffle: bool = True) -
 def micro_batches(order: torch.Tensor, batch_size: int, multiple_of: int = 1) -> list[torch.Tensor]:
     """Split an order into micro-batches of `batch_size` (the last may be shorter).
 
-    `multiple_of` (the DDP world size) trims each batch so every rank gets the same
-    number of samples; a tail batch smaller than that is dropped.
+    `multiple_of` (the DDP world size) rounds the batch size down to a multiple of it,
+    so every rank gets the same number of samples; the tail is trimmed the same way.
     """
+    size = batch_size - batch_size % multiple_of
+    if size < 1:
+        raise UserError(f"--batch-size {batch_size} is smaller than the {multiple_of} processes sharing it")
     batches = []
-    for i in range(0, order.shape[0], batch_size):
-        batch = order[i : i + batch_size]
+    for i in range(0, order.shape[0], size):
+        batch = order[i : i + size]
         keep = batch.shape[0] - batch.shape[0] % multiple_of
         if keep > 0:
             batches.append(batch[:keep])

@@ -1,0 +1,104 @@
+"""Training throughput, one JSON line per config.
+
+Frames/s is the training epoch alone (batch gathering from the in-memory dataset,
+forward through all six heads, loss, backward, clipping, AdamW, metrics), measured
+by the loop itself on the shared replays, after a warm-up run that pays one-time
+imports. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
+fresh data root: ingest, dataset build, training and the written policy.
+
+    python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from exphil_assets.replays.ingest import ingest_replays  # noqa: E402
+from exphil_assets.training.config import resolve_config  # noqa: E402
+from exphil_assets.training.data import synthetic_training_data  # noqa: E402
+from exphil_assets.training.loop import train  # noqa: E402
+
+CONFIGS: dict[str, dict] = {
+    "mlp_512x512_b256_f32": {"hidden": "512,512", "batch_size": 256, "precision": "f32"},
+    "mlp_512x512_b256_bf16": {"hidden": "512,512", "batch_size": 256, "precision": "bf16"},
+    "mlp_512x512_b64_f32": {"hidden": "512,512", "batch_size": 64, "precision": "f32"},
+    "quick_mlp_32x32_b32_f32": {"hidden": "32,32", "batch_size": 32, "precision": "f32"},
+    "lstm_256_w60_b32_f32": {"temporal": True, "backbone": "lstm", "hidden": "256", "window_size": 60,
+                             "stride": 30, "batch_size": 32, "precision": "f32", "num_layers": 1},
+    "mamba_256_w60_b32_f32": {"temporal": True, "backbone": "mamba", "hidden": "256", "window_size": 60,
+                              "stride": 30, "batch_size": 32, "precision": "f32", "num_layers": 2},
+}  # fmt: skip
+
+
+def bench_config(name: str, options: dict, data_root: Path, models: Path) -> dict:
+    cfg = resolve_config(None, {"epochs": 1, "dropout": 0.1, "models_dir": str(models), **options})
+    result = train(cfg, data_root, progress=False)
+    record = result.history[0]
+    frames = record.train["frames"]
+    return {
+        "bench": "train",
+        "config": name,
+        "train_frames": int(frames),
+        "epoch_s": round(record.seconds, 3),
+        "frames_per_s": round(frames / record.seconds),
+        "steps": result.steps,
+        "params": result.params,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def bench_quick_preset(replays: Path, work: Path) -> dict:
+    cmd = [sys.executable, "-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--replays", str(replays),
+           "--data", str(work / "quick_data"), "--models-dir", str(work / "quick_models"), "--no-progress",
+           "--no-dagster", "--json"]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    summary = json.loads(proc.stdout)
+    return {
+        "bench": "train",
+        "config": "quick_preset_cli",
+        "quick_preset_wall_s": round(wall, 2),
+        "policy": Path(summary["files"]["policy"]).name,
+        "steps": summary["steps"],
+        "note": "fresh data root: ingest of every replay in the folder + dataset build + 1 epoch + files",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replays", type=Path, default=REPO.parent / "shared" / "replays")
+    parser.add_argument("--only", action="append", help="config names to run (default: all)")
+    parser.add_argument("--no-quick", action="store_true", help="skip the quick-preset wall-time run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="exphil-bench-train-") as tmp:
+        work = Path(tmp)
+        data_root = work / "data"
+        ingest_replays(args.replays, data_root, workers=2, progress=False)
+        # Warm-up: the first optimiser step of a process pays one-time imports (~2 s).
+        train(resolve_config(None, {"epochs": 1, "hidden": "8", "models_dir": str(work / "warm")}),
+              data=synthetic_training_data(frames=64, float_dim=8), progress=False)  # fmt: skip
+        for name, options in CONFIGS.items():
+            if args.only and name not in args.only:
+                continue
+            print(json.dumps(bench_config(name, options, data_root, work / "models")), flush=True)
+        if not args.no_quick and not args.only:
+            print(json.dumps(bench_quick_preset(args.replays, work)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
