@@ -548,7 +548,7 @@ class _Run:
 
         import wandb
 
-        if not os.environ.get("WANDB_API_KEY") and os.environ.get("WANDB_MODE") not in ("offline", "disabled"):
+        if os.environ.get("WANDB_MODE") not in ("offline", "disabled") and not _wandb_key_available():
             # Never ask for a key: without one, log locally (sync later with `wandb sync`).
             os.environ["WANDB_MODE"] = "offline"
         return wandb.init(
@@ -558,6 +558,19 @@ class _Run:
             config={**self.cfg.to_dict(), "config_hash": self.config_hash, "dataset_id": self.data.dataset_id},
             reinit="finish_previous",
         )
+
+
+def _wandb_key_available() -> bool:
+    """An API key in the environment or in ~/.netrc (what `wandb login` writes)."""
+    import netrc
+    import os
+
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
 
 
 def _epoch_line(r: EpochRecord, epochs: int) -> str:
