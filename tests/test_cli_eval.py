@@ -25,7 +25,7 @@ def trained(shared_replays: Path, tmp_path_factory) -> dict[str, Path]:
         (replays / name).symlink_to(shared_replays / name)
     code = main(
         ["train", "--preset", "quick", "--replays", str(replays), "--data", str(tmp / "data"),
-         "--models-dir", str(tmp / "models"), "--val-split", "0.4", "--no-progress", "--no-dagster"]
+         "--models-dir", str(tmp / "models"), "--val-split", "0.4", "--threads", "1", "--no-progress", "--no-dagster"]
     )  # fmt: skip
     assert code == 0
     (policy,) = (tmp / "models").glob("*_policy.safetensors")
@@ -40,7 +40,7 @@ def evaluated(trained) -> dict:
     code = main(
         ["eval", "--policy", str(trained["policy"]), "--data", str(trained["data"]), "--out", str(out),
          "--json", str(out_json), "--latency-steps", "20", "--closed-loop-games", "1",
-         "--closed-loop-frames", "30", "--no-progress"]
+         "--closed-loop-frames", "30", "--threads", "1", "--no-progress"]
     )  # fmt: skip
     assert code == 0
     return {"html": out, "json": out_json, "data": json.loads(out_json.read_text())}

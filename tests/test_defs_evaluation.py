@@ -50,6 +50,7 @@ def setup(tmp_path: Path, shared_replays: Path):
                     "closed_loop_games": 1,
                     "closed_loop_frames": 30,
                     "latency_steps": 5,
+                    "threads": 1,
                 }
             }
         }

@@ -62,6 +62,10 @@ class EvaluationConfig(Config):
     )
     closed_loop_frames: int = Field(default=1800, description="frame limit per closed-loop game")
     latency_steps: int = Field(default=300, description="timed step-mode inference calls per policy")
+    threads: int | None = Field(
+        default=None,
+        description="torch CPU threads for the held-out pass (default: torch's; 1 on a busy machine)",
+    )
 
 
 def recorded_policy(context: AssetExecutionContext, key: AssetKey, backbone: str) -> Path | None:
@@ -178,6 +182,7 @@ def evaluation_report(
         closed_loop_games=config.closed_loop_games,
         closed_loop_max_frames=config.closed_loop_frames,
         latency_steps=config.latency_steps,
+        threads=config.threads,
         progress=False,
     )
     try:
