@@ -73,6 +73,14 @@ tbody tr:nth-child(even) { background: #fafafa; }
 .figs img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
 .grid2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 20px; }
 @media (max-width: 800px) { .grid2 { grid-template-columns: 1fr; } }
+table.compact th, table.compact td { padding: 5px 5px; font-size: 12.5px; }
+table.compact th { letter-spacing: 0; }
+.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 0 18px;
+      border-top: 1px solid var(--line); margin-bottom: 6px; }
+.kv > div { display: flex; justify-content: space-between; gap: 10px; padding: 4px 2px;
+            border-bottom: 1px solid var(--line); font-size: 13px; }
+.kv .k { color: var(--muted); } .kv .v { font-variant-numeric: tabular-nums; text-align: right;
+                                        overflow-wrap: anywhere; }
 pre { background: #0f172a; color: #e2e8f0; padding: 12px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
 details summary { cursor: pointer; color: var(--accent); font-weight: 600; margin: 6px 0; }
 footer { color: var(--muted); font-size: 12px; padding: 10px 0 30px; }
@@ -101,7 +109,7 @@ def _yes_no(flag: bool | None) -> str:
     return '<span class="ok">yes</span>' if flag else '<span class="no">no</span>'
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int = 1) -> str:
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int = 1, css: str = "") -> str:
     """Cells are pre-escaped HTML; the first `text_cols` columns are left-aligned."""
     head = "".join(f'<th class="{"text" if i < text_cols else ""}">{h}</th>' for i, h in enumerate(headers))
     body = "".join(
@@ -110,7 +118,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int
         + "</tr>"
         for row in rows
     )
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -198,8 +206,8 @@ def _comparison_section(report: EvalReport) -> str:
         "C x",
         "C y",
         "Shoulder",
-        "Stick top-3",
-        "Stick ECE",
+        "Top-3",
+        "ECE",
         "p99 ms",
         "60 fps",
         "Win rate",
@@ -210,7 +218,7 @@ def _comparison_section(report: EvalReport) -> str:
         "Accuracies are top-1 on held-out frames; ECE is the expected calibration error (15 bins) "
         "averaged over the four stick heads; p99 is the step-mode latency per frame at batch 1; "
         "win rate is the mean over scripted opponents in the mock environment.</p>"
-        f"{_table(headers, rows, text_cols=3)}</section>"
+        f"{_table(headers, rows, text_cols=3, css='compact')}</section>"
     )
 
 
@@ -245,7 +253,7 @@ def _closed_loop_section(closed: ClosedLoopReport | None) -> str:
         "Frames/game",
     ]
     body += (
-        f'<p class="note">Environment: {_e(closed.env)}; {closed.games_per_matchup} games per matchup, '
+        f'<p class="note">Environment: {_e(closed.env)}; {closed.games_per_matchup} game(s) per matchup, '
         f"at most {closed.max_frames} frames each. Differentials are means per game from the first-named "
         "policy's side (stocks taken minus stocks lost; damage dealt minus damage taken).</p>"
         "<h3>Against scripted opponents</h3>" + _table(headers, _matchup_rows(closed.scripted), text_cols=2)
@@ -255,9 +263,13 @@ def _closed_loop_section(closed: ClosedLoopReport | None) -> str:
     return body + "</section>"
 
 
-def _kv_table(title: str, values: dict) -> str:
-    rows = [[_e(k), f'<span class="text">{_e(_short(v))}</span>'] for k, v in values.items()]
-    return f"<div><h4>{_e(title)}</h4>{_table(['Setting', 'Value'], rows, text_cols=2)}</div>"
+def _kv_grid(title: str, values: dict) -> str:
+    """Settings as a compact grid of name / value pairs."""
+    items = "".join(
+        f'<div><span class="k">{_e(k)}</span><span class="v">{_e(_short(v))}</span></div>'
+        for k, v in values.items()
+    )
+    return f'<div><h4>{_e(title)}</h4><div class="kv">{items}</div></div>'
 
 
 def _short(value: object) -> str:
@@ -298,11 +310,12 @@ def _policy_section(evaluation: PolicyEvaluation, rank: int) -> str:
         f'<div class="cards">{cards}</div>',
         # 1. Load policy
         "<h3>1. Policy: configuration and architecture</h3>",
-        '<div class="grid2">',
-        _kv_table("Network (PolicyConfig)", s.policy_config),
-        _kv_table("Training", s.training or {"settings": "no _config.json beside the policy"}),
-        "</div>",
-        _kv_table("Features (FeatureSpec)", s.feature_spec),
+        _kv_grid("Network (PolicyConfig)", s.policy_config),
+        _kv_grid(
+            "Training (from the run's _config.json)",
+            s.training or {"settings": "no _config.json beside the policy"},
+        ),
+        _kv_grid("Features (FeatureSpec)", s.feature_spec),
         f"<details><summary>Architecture</summary><pre>{_e(s.architecture)}</pre></details>",
         '<h3>Loss curves (training history)</h3><div class="figs">',
         _img(figs["loss_curves"], f"loss curves of {s.name}"),
