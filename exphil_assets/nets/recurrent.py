@@ -66,5 +66,15 @@ class RecurrentBackbone(nn.Module):
         return torch.cat(outputs, dim=1), state
 
     def step(self, state: tuple[torch.Tensor, ...], x: torch.Tensor) -> tuple[tuple, torch.Tensor]:
-        y, state = self._run(x[:, None], state)
-        return state, y[:, 0]
+        # One frame through the fused cells with nn.LSTM/nn.GRU's own weights: at batch 1 the
+        # oneDNN sequence kernel behind nn.LSTM costs ~0.65 ms per layer, the cell ~0.08 ms.
+        hs, cs = [], []
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.rnn.all_weights):
+            if self.kind == "lstm":
+                h, c = torch.lstm_cell(x, (state[0][layer], state[1][layer]), w_ih, w_hh, b_ih, b_hh)
+                cs.append(c)
+            else:
+                h = torch.gru_cell(x, state[0][layer], w_ih, w_hh, b_ih, b_hh)
+            hs.append(h)
+            x = h
+        return ((torch.stack(hs), torch.stack(cs)) if self.kind == "lstm" else (torch.stack(hs),)), x
