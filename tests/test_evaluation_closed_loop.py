@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from exphil_assets.evaluation.closed_loop import LoopPolicy, play_games, run_closed_loop
+from exphil_assets.evaluation.closed_loop import play_games, run_closed_loop
 from exphil_assets.features.state import feature_spec
 from exphil_assets.nets.policy import Policy, PolicyConfig
 from exphil_assets.rl.sim_constants import COUNTDOWN_FRAMES
@@ -13,11 +13,11 @@ from exphil_assets.rl.sim_constants import COUNTDOWN_FRAMES
 MAX_FRAMES = 90  # gameplay frames per game: short games keep the test fast
 
 
-def _loop_policy(backbone: str, seed: int) -> LoopPolicy:
+def _loop_policy(backbone: str, seed: int) -> Policy:
     torch.manual_seed(seed)
     spec = feature_spec()
     config = PolicyConfig(spec.float_dim, spec.id_vocab_sizes, backbone=backbone, hidden=(16, 16))
-    return LoopPolicy(Policy(config))
+    return Policy(config)
 
 
 def test_games_against_a_scripted_bot_add_up_and_end_by_the_frame_limit():

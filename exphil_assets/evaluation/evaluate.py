@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from exphil_assets.evaluation.closed_loop import ClosedLoopReport, LoopPolicy, run_closed_loop
+from exphil_assets.evaluation.closed_loop import ClosedLoopReport, run_closed_loop
 from exphil_assets.evaluation.held_out import HeldOutFrames, load_held_out
 from exphil_assets.evaluation.latency import (
     DEFAULT_STEPS,
-    intra_op_threads,
     measure_step_latency,
     step_actions,
 )
@@ -42,6 +41,7 @@ from exphil_assets.features.constants import BUTTON_NAMES, PERCENT_SCALE, POSITI
 from exphil_assets.features.labels import decode_shoulder, decode_stick
 from exphil_assets.nets.heads import CATEGORICAL_HEADS
 from exphil_assets.nets.policy import Policy
+from exphil_assets.rl.rollout import torch_threads
 from exphil_assets.training.checkpoints import load_policy, policy_files
 from exphil_assets.training.loss import imitation_loss
 
@@ -124,13 +124,7 @@ def evaluate_policies(
         evaluations.append(evaluate_policy(path, policy, meta, config, frames, options))
     order = sorted(range(len(evaluations)), key=lambda i: _rank_key(evaluations[i]))
     evaluations = [evaluations[i] for i in order]
-    policies = {
-        e.summary.name: LoopPolicy(
-            loaded[i][1], bool((loaded[i][2].get("feature_spec") or {}).get("with_prev_action"))
-        )
-        for e, i in zip(evaluations, order, strict=True)
-    }
-
+    policies = {e.summary.name: loaded[i][1] for e, i in zip(evaluations, order, strict=True)}
     closed = None
     if options.closed_loop_games > 0:
         closed = run_closed_loop(
@@ -228,7 +222,7 @@ def evaluate_policy(
 ) -> PolicyEvaluation:
     """Metrics, latency, samples and history of one policy on its held-out frames."""
     start = time.perf_counter()
-    with intra_op_threads(options.threads or torch.get_num_threads()):
+    with torch_threads(options.threads):
         metrics = held_out_metrics(policy, frames, options.batch_frames, options.progress).result()
     seconds = time.perf_counter() - start
     floats, ids, labels = frames.sequence(SAMPLE_FRAMES)

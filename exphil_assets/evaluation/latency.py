@@ -12,9 +12,7 @@ synchronisation per operator, which would measure the machine, not the model.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,22 +21,12 @@ import torch
 
 from exphil_assets.features.constants import LABEL_DIM
 from exphil_assets.nets.policy import Policy
+from exphil_assets.rl.rollout import torch_threads
 
 FRAME_BUDGET_MS = 1000.0 / 60.0  # one Melee frame at 60 fps
 DEFAULT_STEPS = 300
 DEFAULT_WARMUP = 20
 STEP_THREADS = 1  # intra-op threads for batch-1 stepping (see the module docstring)
-
-
-@contextlib.contextmanager
-def intra_op_threads(threads: int = STEP_THREADS) -> Iterator[None]:
-    """Run the block on `threads` intra-op threads, then restore the previous count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -79,7 +67,7 @@ def measure_step_latency(
     policy.eval()
     times = np.empty(steps, dtype=np.float64)
     try:
-        with torch.inference_mode(), intra_op_threads():
+        with torch.inference_mode(), torch_threads(STEP_THREADS):
             threads = torch.get_num_threads()
             state = policy.init_state(1, device)
             for i in range(warmup + steps):
@@ -119,7 +107,7 @@ def step_actions(policy: Policy, floats: torch.Tensor, ids: torch.Tensor) -> np.
     policy.eval()
     out = np.empty((floats.shape[0], LABEL_DIM), dtype=np.int64)
     try:
-        with intra_op_threads():
+        with torch_threads(STEP_THREADS):
             state = policy.init_state(1, device)
             for row in range(floats.shape[0]):
                 state, action = policy.act(
