@@ -65,7 +65,7 @@ def test_quick_preset_trains_end_to_end_and_beats_the_majority_baseline(data_roo
     # Game_20260715 (Mewtwo) in validation for any val_split >= 0.29.
     argv = ["train", "--preset", "quick", "--replays", str(shared_replays), "--data", str(data_root),
             "--models-dir", str(models), "--val-split", "0.3", "--epochs", "2", "--lr", "3e-3",
-            "--precision", "f32", "--threads", "1", "--no-progress", "--json"]  # fmt: skip
+            "--precision", "f32", "--threads", "1", "--no-progress", "--json", "--no-dagster"]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     files = result["files"]
@@ -97,7 +97,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(data_root, tmp_path):
     models = tmp_path / "models"
     argv = [sys.executable, "-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--data", str(data_root),
             "--models-dir", str(models), "--epochs", "50", "--checkpoint-every", "20", "--threads", "1",
-            "--no-progress"]  # fmt: skip
+            "--no-progress", "--no-dagster"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(models.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:

@@ -227,7 +227,11 @@ def materialize_training(cfg: TrainConfig, progress: bool = True) -> dict[str, A
             [imitation_policy, imitation_policy_loads],
             instance=DagsterInstance.get(),
             partition_key=cfg.resolved_backbone,
-            run_config={"ops": {ASSET_NAME: {"config": {**values, "progress": progress}}}},
+            run_config={
+                "ops": {ASSET_NAME: {"config": {**values, "progress": progress}}},
+                # The CLI prints its own progress, summary and errors; the events still go to the instance.
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            },
             resources={"storage": storage},
         )
     except Exception as exc:
