@@ -53,6 +53,7 @@ TRAINING_KEYS = (
     "preset", "epochs", "batch_size", "lr", "lr_schedule", "max_files", "val_split", "temporal",
     "window_size", "label_smoothing", "mirror_prob", "precision", "seed", "config_hash",
 )  # fmt: skip
+PPO_KEYS = ("timesteps", "env", "opponent", "num_envs", "lr", "gamma", "kl_coef", "ent_coef", "seed")
 # State features shown next to sample actions: (feature name, label, scale back to game units).
 SAMPLE_STATE_FEATURES = (
     ("ego_percent", "ego %", PERCENT_SCALE),
@@ -177,6 +178,10 @@ def policy_summary(path: Path, policy: Policy, meta: dict[str, Any], config: dic
         spec["float_names"] = f"{len(names)} features: {', '.join(names[:4])}, ..."
     training = config.get("training") or {}
     shown = {k: training[k] for k in TRAINING_KEYS if k in training}
+    if "ppo" in config:  # a PPO fine-tune: its RL settings and the imitation policy it started from
+        shown["kind"] = "ppo"
+        shown["pretrained"] = (config.get("provenance") or {}).get("pretrained")
+        shown |= {k: config["ppo"][k] for k in PPO_KEYS if k in config["ppo"]}
     results = config.get("results") or {}
     for key in ("epochs_run", "steps", "best_val_loss", "final_val_loss", "stopped"):
         if key in results:
