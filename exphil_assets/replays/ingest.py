@@ -85,6 +85,7 @@ class IngestSummary:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["files"] = self.files
         out["quarantined_files"] = [
             {"path": p, "error_class": c, "error": e} for p, c, e in self.quarantined_files
         ]
