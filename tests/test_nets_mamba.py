@@ -54,9 +54,9 @@ def test_step_matches_mambapy_step():
             state, y = ours.step(state, x[:, t])
             expected, caches = oracle.step(x[:, t], caches)
             torch.testing.assert_close(y, ours.norm_f(expected), atol=1e-5, rtol=1e-5)
-    # Our SSM state is the oracle's h, layer by layer.
+    # Our SSM state is the oracle's h ([B, E, N]) transposed, layer by layer.
     for i in range(LAYERS):
-        torch.testing.assert_close(state[1][i], caches[i][0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(state[1][i], caches[i][0].transpose(1, 2), atol=1e-5, rtol=1e-5)
 
 
 def _scan_inputs(dtype=torch.float64, seed=3):
@@ -67,7 +67,7 @@ def _scan_inputs(dtype=torch.float64, seed=3):
     A = (-torch.rand(E, N, generator=g, dtype=dtype)).requires_grad_()
     Bm = torch.randn(T, B, N, generator=g, dtype=dtype).requires_grad_()
     C = torch.randn(T, B, N, generator=g, dtype=dtype).requires_grad_()
-    h0 = torch.randn(B, E, N, generator=g, dtype=dtype).requires_grad_()
+    h0 = torch.randn(B, N, E, generator=g, dtype=dtype).requires_grad_()
     return x, dt, A, Bm, C, h0
 
 

@@ -13,7 +13,8 @@ load into mamba-ssm or mambapy:
 
 Blocks are pre-norm residual (RMSNorm), as in mamba-ssm. State per layer: the
 last conv_size-1 pre-conv inputs and the SSM state h, so step mode costs O(1)
-per frame. The scan always runs in fp32, also under bf16 autocast.
+per frame. The SSM state is stored [B, N, E] (mamba-ssm's h transposed), the
+scan's layout. The scan always runs in fp32, also under bf16 autocast.
 
 truncate_bptt=N splits the window into chunks of N frames and detaches both the
 conv and SSM state between chunks: like an RNN, no gradient reaches further
@@ -72,7 +73,7 @@ class MambaMixer(nn.Module):
     def init_state(self, batch: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         device = device if device is not None else self.A_log.device
         conv = torch.zeros(batch, self.inner, self.conv_size - 1, device=device)
-        return conv, torch.zeros(batch, self.inner, self.state_size, device=device)
+        return conv, torch.zeros(batch, self.state_size, self.inner, device=device)
 
     def _ssm_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """x [..., E] -> fp32 (dt [..., E], B [..., N], C [..., N], A [E, N])."""
@@ -113,8 +114,9 @@ class MambaMixer(nn.Module):
         dt, B, C, A = self._ssm_inputs(x)
         with torch.autocast(device_type=u.device.type, enabled=False):
             xf = x.float()
-            h = torch.exp(dt.unsqueeze(-1) * A) * h + (dt * xf).unsqueeze(-1) * B.unsqueeze(1)
-            y = torch.bmm(h, C.unsqueeze(-1)).squeeze(-1) + xf * self.D.float()
+            # SSM state h is [B, N, E], the scan's layout.
+            h = torch.exp(dt.unsqueeze(1) * A.t()) * h + (dt * xf).unsqueeze(1) * B.unsqueeze(-1)
+            y = torch.bmm(C.unsqueeze(1), h).squeeze(1) + xf * self.D.float()
         return (window[:, :, 1:], h), self.out_proj(y.to(z.dtype) * F.silu(z))
 
 
@@ -138,7 +140,7 @@ class ResidualBlock(nn.Module):
 
 
 class MambaBackbone(nn.Module):
-    """x [B, T, input_dim] -> y [B, T, d_model]. State: (conv [L, B, E, conv_size-1], ssm [L, B, E, N])."""
+    """x [B, T, input_dim] -> y [B, T, d_model]. State: (conv [L, B, E, conv_size-1], ssm [L, B, N, E])."""
 
     def __init__(
         self,
