@@ -86,23 +86,27 @@ class ControllerHeads(nn.Module):
         deterministic: buttons pressed where p > 0.5, buckets by argmax, each head
         conditioned on the values already chosen. Otherwise draws from each head.
         """
-        lead = hidden.shape[:-1]
-        flat = hidden.reshape(-1, hidden.shape[-1])
+        lead, H = hidden.shape[:-1], hidden.shape[-1]
+        flat = hidden.reshape(-1, H)
+        # One input buffer [hidden | cond] filled head by head (cheaper than cat + one_hot at batch 1).
+        inp = flat.new_zeros(flat.shape[0], H + self.cond_dims[-1])
+        inp[:, :H] = flat
         p_buttons = torch.sigmoid(self.buttons(flat))
         if deterministic:
             buttons = (p_buttons > 0.5).long()
         else:
             buttons = torch.bernoulli(p_buttons, generator=generator).long()
+        inp[:, H : H + NUM_BUTTONS] = buttons
         action = [buttons]
-        cond = [self._encode(buttons, None, flat.dtype)]
-        for name, _, classes in CATEGORICAL_HEADS:
-            logits = self.categorical[name](torch.cat([flat, *cond], dim=-1))
+        for (name, _, classes), width in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True):
+            logits = self.categorical[name](inp[:, : H + width])
             if deterministic:
-                value = logits.argmax(-1)
+                value = logits.argmax(-1, keepdim=True)
             else:
-                value = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)[:, 0]
-            action.append(value[:, None])
-            cond.append(self._encode(value, classes, flat.dtype))
+                value = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator)
+            action.append(value)
+            if name != CATEGORICAL_HEADS[-1][0]:
+                inp[:, H + width : H + width + classes].scatter_(1, value, 1.0)
         return torch.cat(action, dim=-1).reshape(*lead, NUM_LABEL_COLUMNS)
 
     def log_prob(self, hidden: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
