@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "eval": "eval_cmd",
     "train": "train_cmd",
     "ppo": "ppo_cmd",
+    "lineage": "lineage_cmd",
+    "demo": "demo_cmd",
 }
 
 
