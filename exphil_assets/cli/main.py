@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "train_cmd",
     "ppo": "ppo_cmd",
     "lineage": "lineage_cmd",
+    "batch": "batch_cmd",
     "demo": "demo_cmd",
 }
 
