@@ -19,7 +19,9 @@ Learning (`--learning`): can PPO make an imitation policy better at the game?
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -171,20 +173,22 @@ def main() -> None:
     p.add_argument("--rollout-len", type=int, default=128)
     p.add_argument("--update-epochs", type=int, default=4)
     p.add_argument("--num-minibatches", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--kl-coef", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--kl-coef", type=float, default=0.02)
     p.add_argument("--ent-coef", type=float, default=0.001)
     p.add_argument("--gamma", type=float, default=0.995)
     p.add_argument("--damage-weight", type=float, default=0.01)
     p.add_argument("--win-bonus", type=float, default=1.0)
-    p.add_argument("--value-warmup-updates", type=int, default=0)
+    p.add_argument("--value-warmup-updates", type=int, default=4)
     p.add_argument("--stocks", type=int, default=4)
     p.add_argument("--game-seconds", type=float, default=120.0)
     p.add_argument("--eval-games", type=int, default=100)
     args = p.parse_args()
     if args.hidden is None:
         args.hidden = "256,256" if args.learning else "512,512"
-    print(json.dumps(learning(args) if args.learning else throughput(args)))
+    with contextlib.redirect_stdout(sys.stderr):  # progress lines of the stages; stdout is the JSON line
+        line = learning(args) if args.learning else throughput(args)
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from exphil_assets.training.checkpoints import load_policy
 
 TINY_RUN = ["--timesteps", "256", "--num-envs", "4", "--rollout-len", "32", "--num-minibatches", "2",
             "--update-epochs", "2", "--stocks", "1", "--max-game-seconds", "3", "--eval-games", "4",
-            "--lr", "1e-3", "--no-progress"]  # fmt: skip
+            "--lr", "1e-3", "--value-warmup-updates", "0", "--no-progress"]  # fmt: skip
 
 
 @pytest.mark.parametrize("backbone", ["mlp", "gru"])
@@ -39,6 +39,21 @@ def test_mock_run_writes_a_loadable_fine_tuned_policy(backbone, tmp_path, capsys
     assert results["kl_to_teacher"] >= 0.0
     full = torch.load(models / f"{stem}.pt", weights_only=True)
     assert "value_head.0.weight" in full["model"] and full["optimizer"]["state"]
+
+
+def test_value_warmup_trains_the_critic_and_leaves_the_actor_untouched(tmp_path):
+    base = tiny_policy("lstm")
+    pretrained = export_tiny(base, tmp_path, "lstm_imitation_x")
+    models = tmp_path / "models"
+    rc = main(["ppo", "--mock", "--pretrained", str(pretrained), "--models", str(models), *TINY_RUN,
+               "--value-warmup-updates", "5", "--eval-games", "0"])  # fmt: skip
+    assert rc == 0
+    (policy_file,) = models.glob("lstm_ppo_*_policy.safetensors")
+    tuned, _ = load_policy(policy_file)
+    for k, v in tuned.state_dict().items():
+        assert torch.equal(v, base.state_dict()[k]), k
+    full = torch.load(next(models.glob("lstm_ppo_*.pt")), weights_only=True)
+    assert full["model"]["value_head.2.weight"].abs().sum() > 0  # the critic moved off its zero init
 
 
 def test_without_mock_or_dolphin_the_error_names_what_is_missing(tmp_path, capsys):

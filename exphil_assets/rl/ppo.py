@@ -91,8 +91,8 @@ class PPOConfig:
     """frames of online input delay in Dolphin"""
 
     # --- PPO ----------------------------------------------------------------------------
-    lr: float = 1e-4
-    """Adam learning rate (low: the actor starts from a trained policy)"""
+    lr: float = 3e-4
+    """Adam learning rate"""
     anneal_lr: bool = True
     """decay the learning rate linearly to 0 over the run"""
     gamma: float = 0.995
@@ -113,14 +113,14 @@ class PPOConfig:
     """weight of the value loss"""
     ent_coef: float = 0.001
     """weight of the entropy bonus"""
-    kl_coef: float = 0.05
+    kl_coef: float = 0.02
     """weight of the KL(pi || teacher) penalty toward the frozen imitation policy"""
     max_grad_norm: float = 0.5
     """clip the global gradient norm to this"""
     target_kl: float | None = None
     """stop an update's epochs early when the approximate KL to the rollout policy passes this"""
-    value_warmup_updates: int = 0
-    """first updates train the value head only (the actor waits for a sensible critic)"""
+    value_warmup_updates: int = 4
+    """first updates train the value head only, trunk frozen (the actor waits for a sensible critic)"""
 
     # --- reward -------------------------------------------------------------------------
     stock_weight: float = 1.0
@@ -420,6 +420,9 @@ def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bo
                 loss = cfg.vf_coef * v_loss + (actor_loss if actor_on else 0.0)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if not actor_on:  # warm-up: the value loss must not move the shared trunk either
+                    for p in ac.policy.parameters():
+                        p.grad = None
                 torch.nn.utils.clip_grad_norm_(ac.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 for k, v in (("pg", pg_loss), ("v", v_loss), ("ent", entropy), ("kl_teacher", kl_teacher),
