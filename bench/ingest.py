@@ -12,6 +12,7 @@ four kinds of run are interleaved, so they sample the same machine load.
 - `raw_parse_frames_per_s[_w2]`: the same frames / time of `peppi_py.read_slippi` over
   the same files in 1 [2] processes, doing nothing else;
 - `ratio[_w2]` = ingest rate / raw rate; `speedup_w2` = w2 ingest rate / w1 ingest rate;
+  `raw_speedup_w2`, the same for bare peppi, shows whether a second core was free at all;
 - `peak_rss_mb`: peak RSS of the 1-worker ingest, main process + worker (ru_maxrss
   of the child and of its own children, summed since both are alive together).
 """
@@ -159,6 +160,8 @@ def main() -> None:
         "raw_parse_frames_per_s_w2": round(rate(raw_w2)),
         "ratio_w2": round(rate(ingest_w2) / rate(raw_w2), 3),
         "speedup_w2": round(rate(ingest_w2) / rate(ingest_w1), 3),
+        # The same for bare peppi: well under 2 means other work held the second core.
+        "raw_speedup_w2": round(rate(raw_w2) / rate(raw_w1), 3),
         # CPU seconds (main + workers) of the fastest runs: under load, wall times mislead.
         "ingest_cpu_s": round(ingest_w1["cpu_s"], 3),
         "ingest_cpu_s_w2": round(ingest_w2["cpu_s"], 3),
