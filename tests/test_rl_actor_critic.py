@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_policies import export_tiny, random_inputs, tiny_policy
+from tiny_policies import (
+    export_tiny,
+    one_torch_thread,  # noqa: F401  (autouse: one torch thread)
+    random_inputs,
+    tiny_policy,
+)
 
 from exphil_assets.nets.heads import action_log_prob
 from exphil_assets.nets.registry import BACKBONES, TEMPORAL_BACKBONES

@@ -6,7 +6,11 @@ import math
 
 import pytest
 import torch
-from tiny_policies import random_inputs, tiny_policy
+from tiny_policies import (
+    one_torch_thread,  # noqa: F401  (autouse: one torch thread)
+    random_inputs,
+    tiny_policy,
+)
 
 from exphil_assets.nets.heads import CATEGORICAL_HEADS, action_entropy
 from exphil_assets.rl.actor_critic import ActorCritic, action_kl

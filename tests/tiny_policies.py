@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from exphil_assets.features.constants import EMBEDDING_VERSION
 from exphil_assets.features.state import feature_spec
 from exphil_assets.nets.policy import Policy, PolicyConfig
+from exphil_assets.rl.rollout import torch_threads
 from exphil_assets.training.checkpoints import export_policy, policy_files
 
 SPEC = feature_spec()
@@ -37,3 +39,10 @@ def random_inputs(batch: int, steps: int, seed: int = 1) -> tuple[torch.Tensor, 
     floats = torch.randn(batch, steps, SPEC.float_dim, generator=g)
     ids = torch.stack([torch.randint(0, v, (batch, steps), generator=g) for v in SPEC.id_vocab_sizes], -1)
     return floats, ids
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny per-frame batches: a second torch thread only contends with the rest of a busy machine."""
+    with torch_threads(1):
+        yield
