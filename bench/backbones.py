@@ -12,7 +12,9 @@ a busy machine it multiplies the latency.
 Besides wall-clock frames/s, each training line reports cpu_s_per_step (process
 CPU time, all threads): on a shared machine wall time includes waiting for the
 CPU, and frames_per_cpu_s = frames / cpu_s_per_step is the figure that noise
-does not inflate.
+does not inflate. On a busy machine run it with OMP_WAIT_POLICY=PASSIVE (or
+--threads 1): with OpenMP's default spin-waiting, two threads sharing a
+contended core made the Mamba scan up to 10x slower in wall time.
 
     python bench/backbones.py [--backbones mamba,lstm] [--iters 5] [--steps 1000] [--threads 2]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -118,7 +121,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     common = {"hidden": HIDDEN, "num_layers": LAYERS, "window": WINDOW, "batch": BATCH, "precision": "f32",
-              "threads": torch.get_num_threads(), "torch": torch.__version__}
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
     for name in args.backbones.split(","):
         cfg = _config(name)
         line = {"bench": "backbone", "backbone": name} | train_speed(cfg, args.iters)
