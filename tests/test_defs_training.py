@@ -57,7 +57,7 @@ def test_asset_is_partitioned_by_backbone_and_depends_on_the_dataset():
     assert imitation_policy.partitions_def == backbone_partitions
     assert backbone_partitions.get_partition_keys() == list(BACKBONES)
     spec = imitation_policy.specs_by_key[AssetKey("imitation_policy")]
-    assert spec.group_name == "training"
+    assert spec.group_name == "melee_pipeline"
     assert AssetKey("embedded_dataset") in {dep.asset_key for dep in spec.deps}
 
 

@@ -22,6 +22,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.features.dataset import SEGMENTS_FILE, DatasetConfig, DatasetManifest, build_dataset
 from exphil_assets.features.validate import validate_dataset
@@ -118,7 +119,7 @@ def dataset_metadata(data_root: Path, manifest: DatasetManifest) -> dict:
 
 @asset(
     name="embedded_dataset",
-    group_name="dataset",
+    group_name=ASSET_GROUP,
     deps=[AssetKey("replay_frames")],
     kinds={"numpy"},
     description=(

@@ -30,6 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from exphil_assets.atomic import write_json_atomic
+from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.errors import UserError
@@ -161,7 +162,7 @@ def report_metadata(report: EvalReport, html_path: Path, json_path: Path, primar
 
 @asset(
     name=ASSET_NAME,
-    group_name="evaluation",
+    group_name=ASSET_GROUP,
     partitions_def=backbone_partitions,
     deps=[IMITATION, PPO],
     automation_condition=EAGER_WITHOUT_WAITING_FOR_PPO,

@@ -20,6 +20,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import replay_batch_partitions
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.replays.batches import read_batch
@@ -69,7 +70,7 @@ def ingest_metadata(summary: IngestSummary, batch_files: int) -> dict:
 
 @asset(
     name="replay_frames",
-    group_name="replays",
+    group_name=ASSET_GROUP,
     partitions_def=replay_batch_partitions,
     kinds={"parquet", "duckdb"},
     description=(

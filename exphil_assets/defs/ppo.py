@@ -27,6 +27,7 @@ from dagster import (
 )
 from pydantic import Field, create_model
 
+from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.errors import UserError
@@ -118,7 +119,7 @@ def ppo_metadata(result: PPOResult, cfg: PPOConfig) -> dict[str, Any]:
 
 @asset(
     name=ASSET_NAME,
-    group_name="rl",
+    group_name=ASSET_GROUP,
     partitions_def=backbone_partitions,
     deps=[UPSTREAM],
     kinds={"pytorch"},

@@ -32,6 +32,7 @@ from dagster import (
 )
 from pydantic import Field, create_model
 
+from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.errors import UserError
@@ -128,7 +129,7 @@ def training_metadata(result: TrainResult) -> dict[str, Any]:
 
 @asset(
     name=ASSET_NAME,
-    group_name="training",
+    group_name=ASSET_GROUP,
     partitions_def=backbone_partitions,
     deps=[AssetKey("embedded_dataset")],
     kinds={"pytorch"},
