@@ -58,6 +58,56 @@ def bench_config(name: str, options: dict, data_root: Path, models: Path) -> dic
     }
 
 
+def bench_model_only(data_root: Path, models: Path, steps: int = 150) -> list[dict]:
+    """Ceilings: the Policy alone (fixed batch, no loop) and a bare 2-layer MLP of the same width."""
+    from torch import nn
+
+    from exphil_assets.nets.policy import Policy
+    from exphil_assets.training.data import load_training_data
+    from exphil_assets.training.loop import build_policy_config
+    from exphil_assets.training.loss import imitation_loss
+
+    cfg = resolve_config(None, {"hidden": "512,512", "batch_size": 256, "precision": "f32", "max_files": 3,
+                                "models_dir": str(models)})  # fmt: skip
+    data = load_training_data(cfg, data_root)
+    batch = data.train.gather(torch.arange(256))
+    out = []
+    for dropout in (0.1, 0.0):
+        policy = Policy(build_policy_config(resolve_config(None, {"hidden": "512,512", "dropout": dropout}), data))
+        opt = torch.optim.AdamW(policy.parameters(), lr=1e-4, fused=True)
+
+        def policy_step(policy=policy, opt=opt) -> None:
+            logits, _ = policy(batch["floats"], batch["ids"], batch["labels"])
+            (imitation_loss(logits, batch["labels"]).total / 256).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        out.append(_time_steps(f"policy_step_only_512x512_b256_f32_dropout{dropout}", policy_step, steps,
+                               sum(p.numel() for p in policy.parameters())))  # fmt: skip
+    mlp = nn.Sequential(nn.Linear(data.float_dim, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 61))
+    opt = torch.optim.AdamW(mlp.parameters(), lr=1e-4, fused=True)
+    x = batch["floats"][:, 0]
+
+    def mlp_step() -> None:
+        mlp(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    out.append(_time_steps("bare_mlp_78_512_512_61_b256_f32", mlp_step, steps, sum(p.numel() for p in mlp.parameters())))
+    return out
+
+
+def _time_steps(name: str, step, steps: int, params: int) -> dict:
+    for _ in range(10):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - start
+    return {"bench": "train", "config": name, "frames_per_s": round(steps * 256 / seconds), "params": params,
+            "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
 def bench_quick_preset(replays: Path, work: Path) -> dict:
     cmd = [sys.executable, "-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--replays", str(replays),
            "--data", str(work / "quick_data"), "--models-dir", str(work / "quick_models"), "--no-progress",
@@ -83,7 +133,14 @@ def main() -> int:
     parser.add_argument("--replays", type=Path, default=REPO.parent / "shared" / "replays")
     parser.add_argument("--only", action="append", help="config names to run (default: all)")
     parser.add_argument("--no-quick", action="store_true", help="skip the quick-preset wall-time run")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own, 2 here)")
+    parser.add_argument("--max-files", type=int, help="train on the first N learner replays only")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.max_files:
+        for options in CONFIGS.values():
+            options["max_files"] = args.max_files
     with tempfile.TemporaryDirectory(prefix="exphil-bench-train-") as tmp:
         work = Path(tmp)
         data_root = work / "data"
@@ -95,6 +152,9 @@ def main() -> int:
             if args.only and name not in args.only:
                 continue
             print(json.dumps(bench_config(name, options, data_root, work / "models")), flush=True)
+        if not args.only:
+            for line in bench_model_only(data_root, work / "models"):
+                print(json.dumps(line), flush=True)
         if not args.no_quick and not args.only:
             print(json.dumps(bench_quick_preset(args.replays, work)), flush=True)
     return 0

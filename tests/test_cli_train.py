@@ -93,7 +93,7 @@ def test_quick_preset_trains_end_to_end_and_beats_the_majority_baseline(data_roo
     assert accuracy["main_x"] > majority_baseline(val_labels[:, None])["acc/main_x"]
 
 
-def test_ctrl_c_writes_a_checkpoint_and_exits_130(data_root, tmp_path):
+def test_ctrl_c_writes_a_checkpoint_and_exits_130_and_resume_finishes(data_root, tmp_path, capsys):
     models = tmp_path / "models"
     argv = [sys.executable, "-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--data", str(data_root),
             "--models-dir", str(models), "--epochs", "50", "--checkpoint-every", "20", "--threads", "1",
@@ -111,6 +111,13 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(data_root, tmp_path):
     state = load_checkpoint(checkpoint)
     assert state["step"] > 0 and all(torch.isfinite(v).all() for v in state["model"].values())
     assert not list(models.glob(".tmp-*"))
+
+    # Resuming from the CLI keeps the checkpoint's settings; --epochs 1 ends the run after this epoch.
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "1", "--no-progress", "--json",
+                 "--no-dagster", "--data", str(data_root)]) == 0  # fmt: skip
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["epochs_run"] == 1 and resumed["steps"] > state["step"]
+    assert resumed["files"]["checkpoint"] == str(checkpoint)
 
 
 def test_help_lists_every_guide_option(capsys):
