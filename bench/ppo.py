@@ -186,7 +186,9 @@ def main() -> None:
     args = p.parse_args()
     if args.hidden is None:
         args.hidden = "256,256" if args.learning else "512,512"
-    with contextlib.redirect_stdout(sys.stderr):  # progress lines of the stages; stdout is the JSON line
+    # Progress lines of the stages go to stderr: stdout is the JSON line. One torch thread:
+    # on a shared 2-core machine a second thread mostly waits on the first.
+    with contextlib.redirect_stdout(sys.stderr), torch_threads(1):
         line = learning(args) if args.learning else throughput(args)
     print(json.dumps(line))
 
