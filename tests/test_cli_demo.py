@@ -12,7 +12,8 @@ from exphil_assets.cli.main import main
 
 def test_demo_with_four_games_runs_the_whole_chain(tmp_path: Path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--games", "4", "--out", str(out), "--epochs", "1", "--ppo-timesteps", "512"]) == 0
+    argv = ["demo", "--games", "4", "--out", str(out), "--game-frames", "1800", "--epochs", "1"]
+    assert main([*argv, "--ppo-timesteps", "512"]) == 0
     printed = capsys.readouterr().out
     assert "ExPhil demo finished" in printed and str(out / "reports") in printed
 

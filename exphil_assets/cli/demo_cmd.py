@@ -38,6 +38,8 @@ class DemoPlan:
     epochs: int = 3
     ppo_timesteps: int = 4096
     closed_loop_games: int = 2
+    closed_loop_frames: int = 900  # 15 s games: enough to see who lands hits
+    ppo_eval_games: int = 16  # mock games for PPO's before/after win rates
     seed: int = 0
 
 
@@ -50,6 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--games", type=int, default=DemoPlan.games, metavar="N", help="games to simulate")
     parser.add_argument("--out", default="demo", metavar="DIR", help="output folder (default: ./demo)")
+    parser.add_argument(
+        "--game-frames", type=int, default=DemoPlan.game_frames, metavar="N", help="frames per simulated game"
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="simulation seed")
     parser.add_argument("--epochs", type=int, default=DemoPlan.epochs, metavar="N", help="imitation epochs")
     parser.add_argument(
@@ -61,7 +66,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.games < 1:
         raise UserError(f"--games must be >= 1, got {args.games}")
-    plan = DemoPlan(games=args.games, epochs=args.epochs, ppo_timesteps=args.ppo_timesteps, seed=args.seed)
+    if args.game_frames < 60:
+        raise UserError(f"--game-frames must be >= 60, got {args.game_frames}")
+    plan = DemoPlan(
+        games=args.games,
+        game_frames=args.game_frames,
+        epochs=args.epochs,
+        ppo_timesteps=args.ppo_timesteps,
+        seed=args.seed,
+    )
     outputs = run_demo(Path(args.out), plan)
     print("\nExPhil demo finished. Results:")
     for label, path in outputs.items():
@@ -144,7 +157,13 @@ def run_demo(out: Path, plan: DemoPlan) -> dict[str, Path]:
     print(f"    final train loss {_value(meta, 'final_train_loss')} ({time.perf_counter() - t:.1f}s)")
 
     t = _step(f"PPO fine-tuning against a scripted bot, {plan.ppo_timesteps} env frames (ppo_policy)")
-    ppo_config = {"ops": {"ppo_policy": {"config": {"timesteps": plan.ppo_timesteps, "seed": plan.seed}}}}
+    ppo_values = {
+        "timesteps": plan.ppo_timesteps,
+        "seed": plan.seed,
+        "eval_games": plan.ppo_eval_games,
+        "max_game_seconds": plan.closed_loop_frames / 60,
+    }
+    ppo_config = {"ops": {"ppo_policy": {"config": ppo_values}}}
     materialize_step("ppo_policy", partition=BACKBONE, run_config=ppo_config)
     print(f"    done ({time.perf_counter() - t:.1f}s)")
 
@@ -152,7 +171,11 @@ def run_demo(out: Path, plan: DemoPlan) -> dict[str, Path]:
     eval_config = {
         "ops": {
             "evaluation_report": {
-                "config": {"replays": str(heldout), "closed_loop_games": plan.closed_loop_games}
+                "config": {
+                    "replays": str(heldout),
+                    "closed_loop_games": plan.closed_loop_games,
+                    "closed_loop_frames": plan.closed_loop_frames,
+                }
             }
         }
     }
