@@ -288,20 +288,22 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 # --- environments ------------------------------------------------------------------------
 
 
-def make_env(cfg: PPOConfig, with_prev_action: bool, num_envs: int | None = None, seed: int | None = None) -> VecEnv:
+def dolphin_options(cfg: PPOConfig) -> Any:
+    from exphil_assets.rl.env_dolphin import DolphinOptions
+
+    return DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.resolved_opponent, stage=cfg.stage,
+                          online_delay=cfg.online_delay)  # fmt: skip
+
+
+def make_env(cfg: PPOConfig, with_prev_action: bool) -> VecEnv:
     """The environment of a run: mock (simulator) or dolphin (checked before it starts)."""
     if cfg.env == "dolphin":
-        from exphil_assets.rl.env_dolphin import DolphinEnv, DolphinOptions
+        from exphil_assets.rl.env_dolphin import DolphinEnv
 
-        opts = DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.resolved_opponent, stage=cfg.stage,
-                              online_delay=cfg.online_delay)  # fmt: skip
-        return DolphinEnv(opts, cfg.reward(), with_prev_action)
+        return DolphinEnv(dolphin_options(cfg), cfg.reward(), with_prev_action)
     from exphil_assets.rl.env_mock import MockEnv
 
-    return MockEnv(
-        num_envs or cfg.num_envs, cfg.resolved_opponent, cfg.reward(), cfg.sim_config(),
-        cfg.seed if seed is None else seed, with_prev_action,
-    )  # fmt: skip
+    return MockEnv(cfg.num_envs, cfg.resolved_opponent, cfg.reward(), cfg.sim_config(), cfg.seed, with_prev_action)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -313,10 +315,9 @@ def train_ppo(
     """Fine-tune the exported imitation policy at `pretrained_path` with PPO; write the results to `models_dir`."""
     cfg.validate()
     if cfg.env == "dolphin":  # fail on a missing Dolphin or ISO before loading anything
-        from exphil_assets.rl.env_dolphin import DolphinOptions, check_dolphin_options
+        from exphil_assets.rl.env_dolphin import check_dolphin_options
 
-        check_dolphin_options(DolphinOptions(cfg.dolphin, cfg.iso, cfg.character, cfg.resolved_opponent, stage=cfg.stage,
-                                             online_delay=cfg.online_delay))  # fmt: skip
+        check_dolphin_options(dolphin_options(cfg))
     from exphil_assets.rl.rollout import torch_threads
 
     with torch_threads(cfg.torch_threads):
