@@ -8,7 +8,9 @@ Each head sees the backbone's hidden state plus the values of the heads before
 it: the labels in training (teacher forcing), the sampled values at play time.
 The previous values are encoded as one vector `cond` (8 button bits, then a
 one-hot per stick axis); head k reads the prefix of `cond` that covers the
-heads before it, so one encoding serves both modes.
+heads before it, so one encoding serves both modes. The backbone state is first
+projected once to `head_hidden` (shared by the five categorical heads), which
+keeps the heads a small part of each step's cost however wide the backbone is.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ class ControllerHeads(nn.Module):
     def __init__(self, hidden_size: int, head_hidden: int = 64):
         super().__init__()
         self.buttons = nn.Linear(hidden_size, NUM_BUTTONS)
+        self.trunk = nn.Linear(hidden_size, head_hidden)
         self.cond_dims = _cond_dims()
         self.categorical = nn.ModuleDict(
             {
                 name: nn.Sequential(
-                    nn.Linear(hidden_size + cond, head_hidden), nn.GELU(), nn.Linear(head_hidden, classes)
+                    nn.Linear(head_hidden + cond, head_hidden), nn.GELU(), nn.Linear(head_hidden, classes)
                 )
                 for (name, _, classes), cond in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True)
             }
@@ -73,8 +76,9 @@ class ControllerHeads(nn.Module):
             parts.append(self._encode(labels[..., col], classes, hidden.dtype))
         cond = torch.cat(parts, dim=-1)
         logits = {"buttons": self.buttons(hidden)}
+        shared = F.gelu(self.trunk(hidden))
         for (name, _, _), width in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True):
-            logits[name] = self.categorical[name](torch.cat([hidden, cond[..., :width]], dim=-1))
+            logits[name] = self.categorical[name](torch.cat([shared, cond[..., :width]], dim=-1))
         return logits
 
     @torch.no_grad()
@@ -86,11 +90,13 @@ class ControllerHeads(nn.Module):
         deterministic: buttons pressed where p > 0.5, buckets by argmax, each head
         conditioned on the values already chosen. Otherwise draws from each head.
         """
-        lead, H = hidden.shape[:-1], hidden.shape[-1]
-        flat = hidden.reshape(-1, H)
-        # One input buffer [hidden | cond] filled head by head (cheaper than cat + one_hot at batch 1).
+        lead = hidden.shape[:-1]
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        shared = F.gelu(self.trunk(flat))
+        H = shared.shape[-1]
+        # One input buffer [shared | cond] filled head by head (cheaper than cat + one_hot at batch 1).
         inp = flat.new_zeros(flat.shape[0], H + self.cond_dims[-1])
-        inp[:, :H] = flat
+        inp[:, :H] = shared
         p_buttons = torch.sigmoid(self.buttons(flat))
         if deterministic:
             buttons = (p_buttons > 0.5).long()

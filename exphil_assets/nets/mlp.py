@@ -1,4 +1,9 @@
-"""MLP backbone: a per-frame feed-forward stack. It carries no state; step == forward on one frame."""
+"""MLP backbone: a per-frame feed-forward stack. It carries no state; step == forward on one frame.
+
+`--hidden 512,512` means two hidden layers of 512. The StateEncoder's projection
+(features -> hidden[0], then GELU) is the first of them, so this stack adds the
+layers hidden[1:], with dropout after each layer, the encoder's included.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,11 @@ from torch import nn
 
 
 class MLPBackbone(nn.Module):
-    """x [B, T, D] -> y [B, T, hidden[-1]], each frame on its own."""
+    """x [B, T, D] -> y [B, T, hidden[-1]] (D when `hidden` is empty), each frame on its own."""
 
     def __init__(self, input_dim: int, hidden: tuple[int, ...], dropout: float = 0.0):
         super().__init__()
-        if not hidden:
-            raise ValueError("mlp backbone: hidden must name at least one layer size, got ()")
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = input_dim
         for size in hidden:
             layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(dropout)]
