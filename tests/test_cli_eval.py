@@ -40,7 +40,7 @@ def evaluated(trained) -> dict:
     code = main(
         ["eval", "--policy", str(trained["policy"]), "--data", str(trained["data"]), "--out", str(out),
          "--json", str(out_json), "--latency-steps", "20", "--closed-loop-games", "1",
-         "--closed-loop-frames", "30", "--threads", "1", "--no-progress"]
+         "--closed-loop-frames", "30", "--threads", "1", "--device", "cpu", "--no-progress"]
     )  # fmt: skip
     assert code == 0
     return {"html": out, "json": out_json, "data": json.loads(out_json.read_text())}
@@ -58,6 +58,7 @@ def test_eval_of_a_quick_policy_writes_json_and_html(evaluated, trained):
     assert policy["metrics"]["frames"] == data["data"]["frames"] > 0
     assert set(policy["metrics"]["heads"]) == {"main_x", "main_y", "c_x", "c_y", "shoulder"}
     assert policy["latency"]["steps"] == 20
+    assert data["device"] == "cpu" and policy["latency"]["device"] == "cpu"  # --device cpu, reported
     assert len(data["closed_loop"]["scripted"]) == 3
 
 

@@ -13,7 +13,7 @@ from exphil_assets.training.checkpoints import load_policy
 
 TINY_RUN = ["--timesteps", "256", "--num-envs", "4", "--rollout-len", "32", "--num-minibatches", "2",
             "--update-epochs", "2", "--stocks", "1", "--max-game-seconds", "3", "--eval-games", "4",
-            "--lr", "1e-3", "--value-warmup-updates", "0", "--no-progress"]  # fmt: skip
+            "--lr", "1e-3", "--value-warmup-updates", "0", "--device", "cpu", "--no-progress"]  # fmt: skip
 
 
 @pytest.mark.parametrize("backbone", ["mlp", "gru"])
@@ -24,7 +24,7 @@ def test_mock_run_writes_a_loadable_fine_tuned_policy(backbone, tmp_path, capsys
     rc = main(["ppo", "--mock", "--pretrained", str(pretrained), "--models", str(models), *TINY_RUN])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "256 frames in 2 updates" in out and "win rate vs bot:approach:0.5" in out
+    assert "256 frames in 2 updates" in out and "win rate vs bot:approach:0.5" in out and "on cpu" in out
     (policy_file,) = models.glob(f"{backbone}_ppo_*_policy.safetensors")
     stem = policy_file.name.removesuffix("_policy.safetensors")
     assert (models / f"{stem}.pt").is_file() and (models / f"{stem}_policy.json").is_file()
@@ -37,6 +37,7 @@ def test_mock_run_writes_a_loadable_fine_tuned_policy(backbone, tmp_path, capsys
     assert doc["status"] == "completed" and results["timesteps"] == 256 and len(results["reward_curve"]) == 2
     assert 0.0 <= results["win_rate_before"] <= 1.0 and 0.0 <= results["win_rate_after"] <= 1.0
     assert results["kl_to_teacher"] >= 0.0
+    assert doc["ppo"]["device"] == "cpu" and results["device"] == "cpu"
     full = torch.load(models / f"{stem}.pt", weights_only=True)
     assert "value_head.0.weight" in full["model"] and full["optimizer"]["state"]
 

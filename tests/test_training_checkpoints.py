@@ -127,3 +127,39 @@ def test_run_files_dataclass_derives_everything_from_the_stem(tmp_path):
     files = RunFiles(tmp_path / "lstm_a_2")
     assert files.best_policy.name == "lstm_a_2_best_policy.safetensors"
     assert json.dumps(str(files.config_json)).endswith('lstm_a_2_config.json"')
+
+
+def test_a_checkpoint_written_on_a_gpu_machine_loads_here_on_the_cpu(tmp_path, monkeypatch):
+    # Storages tagged "cuda:0", as torch.save tags them on a GPU: torch.load without map_location
+    # would refuse them on a CPU-only machine; load_checkpoint maps them to the CPU.
+    path = tmp_path / "mlp_gpu_1.pt"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+    torch.save({"format": "exphil.train_checkpoint", "backbone": "mlp", "model": {"w": torch.arange(3.0)}}, path)
+    monkeypatch.undo()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)
+    state = load_checkpoint(path, backbone="mlp")
+    assert state["model"]["w"].device == torch.device("cpu")
+    assert torch.equal(state["model"]["w"], torch.arange(3.0))
+
+
+def test_saved_checkpoints_hold_plain_cpu_tensors_in_the_same_structure(tmp_path):
+    path = tmp_path / "mlp_x_2.pt"
+    weight = torch.ones(2, requires_grad=True)
+    save_checkpoint(path, {"backbone": "mlp", "model": {"w": weight}, "states": [(torch.zeros(1), 3)], "step": 4})
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert state["model"]["w"].device.type == "cpu" and not state["model"]["w"].requires_grad
+    assert isinstance(state["states"], list) and isinstance(state["states"][0], tuple)
+    assert state["states"][0][1] == 3 and state["step"] == 4
+
+
+def test_load_policy_puts_the_network_on_the_requested_device(tmp_path):
+    _, weights = _export(tmp_path)
+    on_cpu, _ = load_policy(weights, device="cpu")
+    assert {p.device.type for p in on_cpu.parameters()} == {"cpu"}
+    # The meta device stands in for a GPU: the weights are read to the CPU, then moved.
+    moved, _ = load_policy(weights, device=torch.device("meta"))
+    assert {p.device.type for p in moved.parameters()} == {"meta"}
+    assert not moved.training

@@ -113,3 +113,18 @@ def test_preset_yaml_files_match_the_typed_presets():
         backbone = PRESETS[name]["backbone"]
         partition = {"backbone": backbone, "temporal": backbone != "mlp"}
         assert resolve_config(None, {**values, **partition}) == resolve_config(name, {})
+
+
+def test_device_is_a_machine_setting_outside_the_config_hash():
+    base = resolve_config("quick", {})
+    assert base.device == "auto"
+    assert config_hash(base) == config_hash(resolve_config("quick", {"device": "cuda:1"}))
+
+
+def test_resume_keeps_the_saved_device_name_unless_a_flag_overrides_it(tmp_path):
+    from exphil_assets.training.checkpoints import save_checkpoint
+
+    path = tmp_path / "mlp_quick_1.pt"
+    save_checkpoint(path, {"backbone": "mlp", "config": resolve_config("quick", {"device": "cpu"}).to_dict()})
+    assert resolve_config(None, {"resume": str(path)}).device == "cpu"
+    assert resolve_config(None, {"resume": str(path), "device": "auto"}).device == "auto"

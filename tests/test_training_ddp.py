@@ -19,7 +19,7 @@ from exphil_assets.training.data import synthetic_training_data
 from exphil_assets.training.loop import train
 
 OPTIONS = {"hidden": "16,16", "epochs": 2, "batch_size": 32, "dropout": 0.0, "precision": "f32", "val_split": 0.1,
-           "lr": 3e-3, "seed": 5}  # fmt: skip
+           "lr": 3e-3, "seed": 5, "device": "cpu"}  # fmt: skip
 SCRIPT = textwrap.dedent(
     """
     import json, os, sys
@@ -80,7 +80,7 @@ def test_torchrun_runs_the_cli_on_real_replays(shared_replays, tmp_path):
     proc = _torchrun(
         ["-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--replays", str(shared_replays), "--data",
          str(tmp_path / "data"), "--models-dir", str(models), "--max-files", "2", "--hidden", "16",
-         "--val-split", "0.3", "--no-progress", "--no-dagster"],
+         "--val-split", "0.3", "--device", "cpu", "--no-progress", "--no-dagster"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -27,7 +27,7 @@ from exphil_assets.training.loop import NonFiniteLoss, TrainingInterrupted, trai
 RESUME_OPTIONS = dict(
     hidden="16,16", batch_size=32, accumulation_steps=2, epochs=3, precision="f32", dropout=0.1,
     mirror_prob=0.5, noise_prob=0.5, label_smoothing=0.1, ema_decay=0.9, lr=3e-3, lr_schedule="cosine",
-    warmup_steps=3, val_split=0.1, seed=7,
+    warmup_steps=3, val_split=0.1, seed=7, device="cpu",
 )
 
 

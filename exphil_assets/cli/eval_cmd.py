@@ -11,6 +11,7 @@ from pathlib import Path
 
 from exphil_assets.atomic import write_json_atomic
 from exphil_assets.cli.common import add_data_option
+from exphil_assets.device import resolve_device
 from exphil_assets.errors import UserError
 
 REPORTS_ENV_VAR = "EXPHIL_REPORTS"  # same variable the Dagster storage resource reads
@@ -80,6 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="torch CPU threads for the held-out pass (default: torch's; 1 is faster on a busy machine)",
     )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="NAME",
+        help="torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N (default: auto)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -107,6 +114,7 @@ def _validate(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
     if args.replays is not None and not Path(args.replays).expanduser().exists():
         raise UserError(f"--replays: folder not found: {args.replays}")
+    resolve_device(args.device)  # a bad name or a missing GPU fails before any work
 
 
 def format_table(report) -> str:
@@ -144,7 +152,8 @@ def format_table(report) -> str:
 
     d = report.data
     out = [
-        f"held-out data: {d.kind} {d.path} (split {d.split}): {d.files} replay(s), {d.frames:,} frames",
+        f"held-out data: {d.kind} {d.path} (split {d.split}): {d.files} replay(s), {d.frames:,} frames; "
+        f"device {report.device}",
         line(headers),
         *(line(r) for r in rows),
     ]
@@ -176,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         closed_loop_max_frames=args.closed_loop_frames,
         latency_steps=args.latency_steps,
         threads=args.threads,
+        device=args.device,
         progress=not args.no_progress,
     )
     report = evaluate_policies(args.policy, data_root=args.data, replays=args.replays, options=options)

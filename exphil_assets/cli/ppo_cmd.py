@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     last = result.reward_curve[-1] if result.reward_curve else {}
     ep = last.get("episode_return", math.nan)
-    print(f"ppo: {result.timesteps} frames in {result.updates} updates at {result.frames_per_second:.0f} frames/s")
+    print(f"ppo: {result.timesteps} frames in {result.updates} updates at {result.frames_per_second:.0f} frames/s"
+          f" on {result.device}")  # fmt: skip
     print(f"ppo: win rate vs {cfg.resolved_opponent}: {rate(result.win_rate_before)} before, {rate(result.win_rate_after)} after"
           f"; mean episode return {'-' if math.isnan(ep) else f'{ep:.2f}'}; KL to teacher {result.kl_to_teacher:.4f}")  # fmt: skip
     print(f"ppo: policy {result.policy_path}")

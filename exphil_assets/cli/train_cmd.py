@@ -9,7 +9,7 @@ Where it runs: with $DAGSTER_HOME set (and not under torchrun), the run
 materializes the `imitation_policy` asset (partition = backbone) in that Dagster
 instance, so it appears in the UI with its metadata and check; `--no-dagster`
 skips that. Otherwise the same core (`training.run.run_train`) runs directly.
-Under `torchrun --nproc_per_node N` every rank runs the core (DDP, gloo).
+Under `torchrun --nproc_per_node N` every rank runs the core (DDP: gloo on the CPU, nccl on CUDA).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from exphil_assets.cli.common import add_data_option
+from exphil_assets.device import resolve_device
 from exphil_assets.training.config import config_fields, field_docs, field_types, resolve_config
 from exphil_assets.training.presets import PRESETS
 
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from exphil_assets.training.loop import TrainingInterrupted
 
     cfg = resolve_config(args.preset, explicit_overrides(args))
+    resolve_device(cfg.device)  # a missing GPU fails here, before ingesting or starting a Dagster run
     progress = not args.no_progress
     try:
         if _use_dagster(args):
@@ -149,7 +151,7 @@ def _text_summary(summary: dict[str, Any]) -> str:
     acc = "  ".join(f"{h} {a:.3f}" for h, a in summary.get("head_accuracy", {}).items())
     lines = [
         f"trained {summary['backbone']}: {summary['epochs_run']} epoch(s), {summary['steps']} steps, "
-        f"{summary['params']:,} parameters ({summary['stopped']})",
+        f"{summary['params']:,} parameters on {summary.get('device') or '?'} ({summary['stopped']})",
         f"  best val loss {fmt(summary.get('best_val_loss'))}   final val loss {fmt(summary.get('final_val_loss'))}"
         f"   final train loss {fmt(summary.get('final_train_loss'))}",
         f"  accuracy: {acc}",

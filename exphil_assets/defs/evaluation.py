@@ -67,6 +67,7 @@ class EvaluationConfig(Config):
         default=None,
         description="torch CPU threads for the held-out pass (default: torch's; 1 on a busy machine)",
     )
+    device: str = Field(default="auto", description="torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N")
 
 
 def recorded_policy(context: AssetExecutionContext, key: AssetKey, backbone: str) -> Path | None:
@@ -184,6 +185,7 @@ def evaluation_report(
         closed_loop_max_frames=config.closed_loop_frames,
         latency_steps=config.latency_steps,
         threads=config.threads,
+        device=config.device,
         progress=False,
     )
     try:

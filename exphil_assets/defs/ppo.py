@@ -103,6 +103,7 @@ def ppo_metadata(result: PPOResult, cfg: PPOConfig) -> dict[str, Any]:
         "timesteps": result.timesteps,
         "updates": result.updates,
         "frames_per_second": round(result.frames_per_second, 1),
+        "device": result.device,
         "kl_to_teacher": result.kl_to_teacher,
         "win_rate_before": result.win_rate_before,
         "win_rate_after": result.win_rate_after,

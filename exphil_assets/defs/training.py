@@ -118,6 +118,7 @@ def training_metadata(result: TrainResult) -> dict[str, Any]:
         "stopped": result.stopped,
         "params": result.params,
         "config_hash": result.config_hash,
+        "device": result.device,
         "head_accuracy": MetadataValue.json(result.head_accuracy),
         "loss_curve": MetadataValue.md(loss_curve_markdown(result)),
     }
@@ -242,7 +243,8 @@ def materialize_training(cfg: TrainConfig, progress: bool = True) -> dict[str, A
     meta = {k: v.value for k, v in event.metadata.items()}
     return {
         **{k: meta.get(k) for k in ("backbone", "best_val_loss", "final_val_loss", "final_train_loss",
-                                    "epochs_run", "steps", "params", "stopped", "config_hash", "dataset_id")},
+                                    "epochs_run", "steps", "params", "stopped", "config_hash", "dataset_id",
+                                    "device")},
         "head_accuracy": meta.get("head_accuracy", {}),
         "files": {k.removesuffix("_path"): str(v) for k, v in meta.items() if k.endswith("_path")},
         "dagster_run_id": result.run_id,

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from exphil_assets.device import resolve_device
 from exphil_assets.evaluation.closed_loop import ClosedLoopReport, run_closed_loop
 from exphil_assets.evaluation.held_out import HeldOutFrames, load_held_out
 from exphil_assets.evaluation.latency import (
@@ -86,6 +87,9 @@ class EvalOptions:
     """seed of the closed-loop games"""
     threads: int | None = None
     """torch CPU threads for the held-out pass (None: torch's default; 1 is faster on a busy machine)"""
+    device: str = "auto"
+    """torch device of the policies: auto (cuda if available, else cpu), cpu, cuda or cuda:N
+    (held-out pass, latency and closed-loop games all run there)"""
 
 
 def evaluate_policies(
@@ -105,7 +109,8 @@ def evaluate_policies(
         from exphil_assets.errors import UserError
 
         raise UserError("no policy given: pass --policy PATH (one or more)")
-    loaded = [(Path(p), *load_policy(p)) for p in policy_paths]
+    device = resolve_device(options.device)
+    loaded = [(Path(p), *load_policy(p, device=device)) for p in policy_paths]
     evaluations: list[PolicyEvaluation] = []
     sources = []
     for path, policy, meta in loaded:
@@ -141,6 +146,7 @@ def evaluate_policies(
         policies=evaluations,
         comparison=comparison_rows(evaluations, closed),
         closed_loop=closed,
+        device=str(device),
     )
 
 
@@ -208,9 +214,11 @@ def held_out_metrics(
     window = frames.window_for(policy)
     acc = HeldOutAccumulator()
     policy.eval()
+    device = next(policy.parameters()).device
     batches = frames.batches(window, batch_frames)
     total = frames.num_batches(window, batch_frames)
     for batch in tqdm(batches, total=total, desc="eval", unit="batch", disable=not progress, leave=False):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         logits, _ = policy(batch["floats"], batch["ids"], batch["labels"])
         acc.update(logits, batch["labels"])
         acc.add_loss(imitation_loss(logits, batch["labels"]))

@@ -108,6 +108,7 @@ class EvalReport:
     comparison: list[ComparisonRow]
     closed_loop: ClosedLoopReport | None = None
     version: int = REPORT_VERSION
+    device: str = "cpu"  # the torch device the policies ran on (reports before --device: the CPU)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +122,7 @@ class EvalReport:
             comparison=[ComparisonRow(**row) for row in d["comparison"]],
             closed_loop=_closed_loop_from_dict(d.get("closed_loop")),
             version=d.get("version", REPORT_VERSION),
+            device=d.get("device", "cpu"),
         )
 
 

@@ -69,19 +69,20 @@ class PolicyDriver:
     def __init__(self, policy: Policy, num_envs: int, deterministic: bool = False, seed: int = 0):
         self.policy = policy.eval()
         self.deterministic = deterministic
-        self.generator = torch.Generator().manual_seed(seed)
-        self.state = policy.init_state(num_envs)
+        self.device = next(policy.parameters()).device  # features go to the policy's device, actions come back
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.state = policy.init_state(num_envs, self.device)
 
     def act(self, floats: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Features [N, F], [N, K] -> label-space actions int64 [N, 13]."""
-        f = torch.as_tensor(floats, dtype=torch.float32)
-        i = torch.as_tensor(ids, dtype=torch.long)
+        f = torch.as_tensor(floats, dtype=torch.float32, device=self.device)
+        i = torch.as_tensor(ids, dtype=torch.long, device=self.device)
         self.state, action = self.policy.act(self.state, f, i, self.deterministic, self.generator)
-        return action.numpy()
+        return action.cpu().numpy()
 
     def reset(self, mask: np.ndarray) -> None:
         if len(self.state) and mask.any():
-            self.state = self.policy.reset_state(self.state, torch.as_tensor(mask))
+            self.state = self.policy.reset_state(self.state, torch.as_tensor(mask, device=self.device))
 
 
 class PolicyOpponent:

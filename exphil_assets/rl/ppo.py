@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from exphil_assets.device import check_device_name, resolve_device
 from exphil_assets.errors import UserError
 from exphil_assets.rl.actor_critic import ActorCritic, action_kl, hidden_with_resets, select_state
 from exphil_assets.rl.env import VecEnv, parse_opponent
@@ -135,8 +136,8 @@ class PPOConfig:
     """mock games against the opponent before and after fine-tuning, for the win rates (0: skip)"""
     name: str = "ppo"
     """run name, the middle of the checkpoint stem {backbone}_{name}_{timestamp}"""
-    device: str = "cpu"
-    """torch device of the networks"""
+    device: str = "auto"
+    """torch device of the networks: auto (cuda if available, else cpu), cpu, cuda or cuda:N"""
     torch_threads: int | None = 1
     """CPU threads for torch during the run (1: per-frame batches are small, and extra threads
     only contend with the simulator; None: torch's default)"""
@@ -169,6 +170,7 @@ class PPOConfig:
             raise UserError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.stocks < 1 or self.max_game_seconds <= 0:
             raise UserError(f"--stocks must be >= 1 and --max-game-seconds > 0, got {self.stocks}, {self.max_game_seconds}")
+        check_device_name(self.device)
         parse_opponent(self.resolved_opponent)
 
 
@@ -212,6 +214,8 @@ class PPOResult:
     timesteps: int
     updates: int
     frames_per_second: float
+    device: str = "cpu"
+    """the torch device the networks ran on"""
     reward_curve: list[dict[str, float]] = field(default_factory=list)
     """per update: frames, mean reward per frame, mean return of games ended recently (NaN before any)"""
     kl_to_teacher: float = float("nan")
@@ -314,6 +318,7 @@ def train_ppo(
 ) -> PPOResult:
     """Fine-tune the exported imitation policy at `pretrained_path` with PPO; write the results to `models_dir`."""
     cfg.validate()
+    device = resolve_device(cfg.device)  # a missing GPU fails here, before anything is loaded
     if cfg.env == "dolphin":  # fail on a missing Dolphin or ISO before loading anything
         from exphil_assets.rl.env_dolphin import check_dolphin_options
 
@@ -321,13 +326,12 @@ def train_ppo(
     from exphil_assets.rl.rollout import torch_threads
 
     with torch_threads(cfg.torch_threads):
-        return _train(cfg, Path(pretrained_path), Path(models_dir), progress)
+        return _train(cfg, Path(pretrained_path), Path(models_dir), progress, device)
 
 
-def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bool) -> PPOResult:
+def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bool, device: torch.device) -> PPOResult:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    device = torch.device(cfg.device)
 
     # 1. the actor-critic, and the frozen teacher it is pulled toward
     ac, meta = ActorCritic.from_pretrained(pretrained_path)
@@ -346,7 +350,9 @@ def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bo
     wandb_run = _start_wandb(cfg, files, backbone, pretrained_path)
 
     optimizer = torch.optim.Adam(ac.parameters(), lr=cfg.lr, eps=1e-5)
-    generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    # Action sampling and minibatch shuffles draw on the networks' device (a CPU generator cannot
+    # feed CUDA sampling kernels).
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
     num_updates = math.ceil(cfg.timesteps / (N * T))
 
     obs = env.reset()
@@ -401,7 +407,7 @@ def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bo
         actor_on = update >= cfg.value_warmup_updates
         stats: dict[str, list[float]] = {k: [] for k in ("pg", "v", "ent", "kl_teacher", "approx_kl", "clipfrac")}
         for _epoch in range(cfg.update_epochs):
-            perm = torch.randperm(units, generator=generator).to(device)
+            perm = torch.randperm(units, generator=generator, device=device)
             for lo in range(0, units, per_mb):
                 mb = perm[lo : lo + per_mb]
                 if recurrent:
@@ -457,7 +463,7 @@ def _train(cfg: PPOConfig, pretrained_path: Path, models_dir: Path, progress: bo
     result = PPOResult(
         policy_path=files.policy, checkpoint_path=files.checkpoint, config_path=files.config_json,
         pretrained_path=pretrained_path, backbone=backbone, timesteps=frames_done, updates=num_updates,
-        frames_per_second=fps, reward_curve=curve, kl_to_teacher=kl_teacher_last,
+        frames_per_second=fps, device=str(device), reward_curve=curve, kl_to_teacher=kl_teacher_last,
         win_rate_before=match_before["win_rate"] if match_before else None,
         win_rate_after=match_after["win_rate"] if match_after else None,
         match_before=match_before, match_after=match_after,

@@ -10,7 +10,8 @@ In `models_dir`, a run with stem `{backbone}_{name}_{timestamp}` writes:
                                   model, training settings and results
 
 The full checkpoint holds only tensors, dicts, lists and numbers, so it loads with
-`torch.load(weights_only=True)`.
+`torch.load(weights_only=True)`. Every file holds CPU tensors whatever device trained
+it, so a GPU run's files load on a CPU-only machine and the other way round.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def rng_state() -> dict[str, Any]:
         "python": _listify(random.getstate()),
         "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
+        # Only once CUDA is in use: querying it would otherwise initialise it for nothing.
+        **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_initialized() else {}),
     }
 
 
@@ -99,6 +102,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():  # a GPU run resumed on a CPU machine skips it
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
 
 
 def _listify(value: Any) -> Any:
@@ -114,9 +120,22 @@ def _tuplify(value: Any) -> Any:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write a full training checkpoint atomically (temp file, then rename)."""
-    payload = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, **state}
+    payload = to_cpu({"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, **state})
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def to_cpu(value: Any) -> Any:
+    """`value` with every tensor (inside dicts, lists, tuples) copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_cpu(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_cpu(v) for v in value)
+    return value
 
 
 def load_checkpoint(
@@ -176,8 +195,8 @@ def export_policy(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Write weights (safetensors) and the JSON that rebuilds the network, both atomically."""
-    tensors = {k: v.detach().float().contiguous().clone() if v.is_floating_point() else v.detach().contiguous().clone()
-               for k, v in state_dict.items()}
+    tensors = {k: v.detach().cpu().float().contiguous().clone() if v.is_floating_point()
+               else v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     with atomic_path(weights_path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": POLICY_FORMAT, "backbone": backbone})
     meta = {
@@ -215,13 +234,16 @@ def read_policy_meta(path: str | Path) -> dict[str, Any]:
 
 
 def load_policy(
-    path: str | Path, embedding_version: Any = None, backbone: str | None = None
+    path: str | Path,
+    embedding_version: Any = None,
+    backbone: str | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild an exported policy for inference: (Policy in eval mode, its JSON description).
+    """Rebuild an exported policy for inference: (Policy in eval mode on `device`, its JSON description).
 
     `path` is the .safetensors, the .json or their stem. Pass `embedding_version`
     (or leave None for the current features version) to refuse a policy whose
-    features differ from the code's.
+    features differ from the code's. The weights are read to the CPU, then moved.
     """
     from exphil_assets.nets.policy import Policy, PolicyConfig
 
@@ -233,7 +255,8 @@ def load_policy(
     if not weights_path.is_file():
         raise UserError(f"policy weights not found: {weights_path}")
     policy = Policy(PolicyConfig.from_dict(meta["policy_config"]))
-    policy.load_state_dict(load_file(str(weights_path)))
+    policy.load_state_dict(load_file(str(weights_path), device="cpu"))
+    policy.to(device)
     policy.eval()
     return policy, meta
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+from exphil_assets.device import check_device_name
 from exphil_assets.errors import UserError
 
 # Backbones the training loop knows about; `nets.registry.BACKBONES` is the source
@@ -113,6 +114,8 @@ class TrainConfig:
     """seed of the weights, the data order, dropout and augmentation"""
     threads: int | None = None
     """torch CPU threads (None: torch's default; 1 is faster for small models on a busy machine)"""
+    device: str = "auto"
+    """torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N"""
 
     # --- stopping and checkpoints --------------------------------------------------------
     early_stopping: bool = False
@@ -155,7 +158,8 @@ class TrainConfig:
 # Fields that change neither the model nor the data, so they stay out of the config hash
 # and may differ between a run and its resumption.
 _RUN_ONLY_FIELDS = frozenset(
-    {"replays", "data", "workers", "resume", "models_dir", "wandb", "wandb_project", "checkpoint_every", "threads"}
+    {"replays", "data", "workers", "resume", "models_dir", "wandb", "wandb_project", "checkpoint_every", "threads",
+     "device"}
 )
 
 # Fields that define the network or its inputs: a resumed run must keep them.
@@ -278,6 +282,7 @@ def _validate(cfg: TrainConfig) -> None:
         raise bad("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
     if cfg.precision not in PRECISIONS:
         raise bad("precision", f"must be one of {', '.join(PRECISIONS)}")
+    check_device_name(cfg.device)
     if cfg.backbone is not None:
         if cfg.backbone not in KNOWN_BACKBONES:
             raise bad("backbone", f"must be one of {', '.join(KNOWN_BACKBONES)}")

@@ -50,4 +50,6 @@ class WeightEMA:
     def load_state_dict(self, state: dict) -> None:
         self.decay = state["decay"]
         self.updates = state["updates"]
-        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+        # Onto the device of the live shadow (the model's): checkpoints hold CPU copies.
+        self.shadow = {k: v.to(self.shadow[k].device if k in self.shadow else v.device, copy=True)
+                       for k, v in state["shadow"].items()}

@@ -1,7 +1,8 @@
 """Imitation training: the loop, as one straight story.
 
-    data -> Policy -> for each epoch: for each optimiser step:
-        micro-batches (sharded by rank) -> forward (autocast under bf16) -> loss sums
+    data -> Policy (on --device) -> for each epoch: for each optimiser step:
+        micro-batches (sharded by rank, gathered and augmented on the CPU, then moved to
+        the device) -> forward (autocast under bf16) -> loss sums
         -> backward scaled by 1 / frames in the step -> clip -> AdamW -> EMA
     -> validation -> early stopping / save-best -> checkpoint
     -> exported policy + config.json
@@ -10,7 +11,8 @@ Exactness: the data order is a pure function of (seed, epoch), augmentation draw
 from a generator seeded by (seed, epoch, batch), and the checkpoint carries the
 model, optimiser, step, the position inside the epoch and the RNG states, so a
 run stopped anywhere at a step boundary and resumed ends at the weights of the
-uninterrupted run (in f32).
+uninterrupted run (in f32, on the CPU; GPU kernels need not be bit-deterministic).
+Files hold CPU tensors, so a run may resume, or its policy load, on another device.
 
 Ctrl-C (SIGINT) finishes the current optimiser step, writes the checkpoint and
 raises `TrainingInterrupted`; a second Ctrl-C aborts at once.
@@ -35,6 +37,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from exphil_assets.device import resolve_device
 from exphil_assets.errors import UserError
 from exphil_assets.paths import resolve_data_root, resolve_models_dir
 from exphil_assets.training import checkpoints as ckpt
@@ -95,6 +98,7 @@ class TrainResult:
     dataset_id: str
     stopped: str  # "completed", "early_stopping" or "callback"
     backbone: str
+    device: str = "cpu"  # the torch device it trained on
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,11 +123,16 @@ def build_policy_config(cfg: TrainConfig, data: TrainingData) -> Any:
     )
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager:
+def autocast(precision: str, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
     """bf16: matmuls in bfloat16, weights, loss and optimiser stay fp32. f32: exact."""
     if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch on the training device (a no-op on the CPU; the copy overlaps compute on CUDA)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 class _StopRequest:
@@ -164,14 +173,15 @@ def evaluate(
 ) -> MetricAccumulator:
     """Loss and accuracies of `model` on a split, with the training loss function."""
     dist = dist or DistContext()
+    device = next(model.parameters()).device
     model.eval()
-    acc = MetricAccumulator()
+    acc = MetricAccumulator(device)
     per_batch = max(cfg.batch_size, EVAL_FRAMES_PER_BATCH // split.length)
     for i, idx in enumerate(micro_batches(torch.arange(split.num_samples), per_batch)):
         if i % dist.world_size != dist.rank:
             continue
-        batch = split.gather(idx)
-        with autocast(cfg.precision):
+        batch = to_device(split.gather(idx), device)
+        with autocast(cfg.precision, device):
             logits, _ = model(batch["floats"], batch["ids"], batch["labels"])
         acc.update(logits, batch["labels"], imitation_loss(logits, batch["labels"], cfg.label_smoothing))
     if dist.enabled:
@@ -194,7 +204,7 @@ def train(
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(resolve_device(cfg.device))  # under torchrun: this rank's GPU
     try:
         return _Run(cfg, data_root, progress, on_epoch, data, dist).run()
     finally:
@@ -216,6 +226,7 @@ class _Run:
         from exphil_assets.nets.policy import Policy
 
         self.cfg, self.dist, self.on_epoch = cfg, dist, on_epoch
+        self.device = dist.device
         self.progress = progress and dist.is_main
         self.backbone = cfg.resolved_backbone
         resumed = self._read_resume_checkpoint()
@@ -227,9 +238,11 @@ class _Run:
 
         seed_everything(cfg.seed)
         self.policy_config = build_policy_config(cfg, self.data)
-        self.model = Policy(self.policy_config)
+        # Built on the CPU, then moved: the same seed gives the same initial weights on any device.
+        self.model = Policy(self.policy_config).to(self.device)
         self.params = sum(p.numel() for p in self.model.parameters())
-        self.ddp = DistributedDataParallel(self.model) if dist.enabled else None
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if dist.enabled else None
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
@@ -337,7 +350,7 @@ class _Run:
         model.train()
         plan = micro_batches(epoch_order(data.num_samples, cfg.seed, self.epoch), cfg.batch_size, dist.world_size)
         accum = cfg.accumulation_steps
-        metrics = MetricAccumulator()
+        metrics = MetricAccumulator(self.device)
         if self.partial_metrics is not None:
             metrics.load_tensor_(self.partial_metrics)
         done = sum(len(b) for b in plan[: self.batch_in_epoch]) * data.length
@@ -350,15 +363,16 @@ class _Run:
         for first in range(self.batch_in_epoch, len(plan), accum):
             group = plan[first : first + accum]
             step_frames = sum(len(b) for b in group) * data.length
-            step_loss = torch.zeros((), dtype=torch.float64)
+            step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
             for j, idx in enumerate(group):
                 batch = data.gather(idx[dist.rank :: dist.world_size])
-                if self.augment.active:
+                if self.augment.active:  # on the CPU, with its CPU generator: the same draws on any device
                     gen = batch_generator(cfg.seed, self.epoch, (first + j) * dist.world_size + dist.rank)
                     self.augment(batch, gen)
+                batch = to_device(batch, self.device)
                 sync = self.ddp.no_sync() if self.ddp is not None and j < len(group) - 1 else contextlib.nullcontext()
                 with sync:
-                    with autocast(cfg.precision):
+                    with autocast(cfg.precision, self.device):
                         logits, _ = model(batch["floats"], batch["ids"], batch["labels"])
                     losses = imitation_loss(logits, batch["labels"], cfg.label_smoothing)
                     # Sum of per-frame losses / frames in the whole step: micro-batches and
@@ -484,7 +498,8 @@ class _Run:
                 "feature_spec": ckpt.to_jsonable(self.data.feature_spec),
             },
             "training": {**self.cfg.to_dict(), "config_hash": self.config_hash, "world_size": self.dist.world_size,
-                         "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps},
+                         "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
+                         "torch_device": str(self.device)},
             "results": {
                 "epochs_run": len(self.history),
                 "steps": self.step,
@@ -526,6 +541,7 @@ class _Run:
             dataset_id=self.data.dataset_id,
             stopped=stopped,
             backbone=self.backbone,
+            device=str(self.device),
         )
         if self.dist.is_main:
             self._write_config_json("completed" if stopped != "callback" else "stopped", result)

@@ -21,12 +21,13 @@ from exphil_assets.training.loss import (
 class MetricAccumulator:
     """Running sums of loss, accuracy, per-button accuracy and top-3 stick accuracy."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        # The sums live on the model's device, so updates never wait for a GPU-to-CPU copy.
         self.frames = 0
-        self.loss = torch.zeros(len(HEADS), dtype=torch.float64)
-        self.correct = torch.zeros(len(HEADS), dtype=torch.float64)
-        self.button_correct = torch.zeros(len(BUTTON_NAMES), dtype=torch.float64)
-        self.top3 = torch.zeros(len(STICK_HEADS), dtype=torch.float64)
+        self.loss = torch.zeros(len(HEADS), dtype=torch.float64, device=device)
+        self.correct = torch.zeros(len(HEADS), dtype=torch.float64, device=device)
+        self.button_correct = torch.zeros(len(BUTTON_NAMES), dtype=torch.float64, device=device)
+        self.top3 = torch.zeros(len(STICK_HEADS), dtype=torch.float64, device=device)
 
     @torch.no_grad()
     def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, losses: LossSums) -> None:
@@ -59,11 +60,12 @@ class MetricAccumulator:
 
     def as_tensor(self) -> torch.Tensor:
         """Flat float64 vector (for an all-reduce across DDP ranks)."""
-        head = torch.tensor([float(self.frames)], dtype=torch.float64)
+        head = torch.tensor([float(self.frames)], dtype=torch.float64, device=self.loss.device)
         return torch.cat([head, self.loss, self.correct, self.button_correct, self.top3])
 
     def load_tensor_(self, flat: torch.Tensor) -> None:
         n, b, s = len(HEADS), len(BUTTON_NAMES), len(STICK_HEADS)
+        flat = flat.to(self.loss.device)  # e.g. a checkpoint's CPU copy into a GPU run
         self.frames = int(flat[0].item())
         self.loss = flat[1 : 1 + n].clone()
         self.correct = flat[1 + n : 1 + 2 * n].clone()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from exphil_assets.device import resolve_device
 from exphil_assets.paths import resolve_data_root
 from exphil_assets.training.config import TrainConfig
 from exphil_assets.training.distributed import DistContext
@@ -19,7 +20,8 @@ def run_train(
 ) -> TrainResult:
     """Ingest `cfg.replays` into the data root (idempotent: known files are skipped), then train."""
     root = resolve_data_root(data_root or cfg.data)
-    dist = DistContext.from_env()  # under torchrun: rank 0 ingests while the others wait
+    # Under torchrun: rank 0 ingests while the others wait; the device picks the backend (nccl on CUDA).
+    dist = DistContext.from_env(resolve_device(cfg.device))
     try:
         if cfg.replays and dist.is_main:
             from exphil_assets.replays.ingest import ingest_replays
