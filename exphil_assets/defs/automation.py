@@ -30,7 +30,7 @@ from dagster import (
     sensor,
 )
 
-from exphil_assets.defs.partitions import backbone_partitions, replay_batch_partitions
+from exphil_assets.defs.partitions import replay_batch_partitions
 from exphil_assets.defs.resources import ExphilStorage
 from exphil_assets.nets.registry import BACKBONES
 from exphil_assets.replays.batches import register_batch
@@ -134,12 +134,3 @@ def build_retraining(train_job):
 
     return retrain_after_dataset, nightly_retraining
 
-
-__all__ = [
-    "backbone_partitions",
-    "build_dataset_job",
-    "build_retraining",
-    "ingest_job",
-    "new_replays_sensor",
-    "retrain_after_ingest",
-]

@@ -6,9 +6,10 @@ CI points them at a temporary folder through the same variables.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar  # noqa: F401  (EnvVar re-exported for configs)
+from dagster import ConfigurableResource
 
 from exphil_assets.paths import DataPaths, resolve_data_root, resolve_models_dir
 
@@ -28,8 +29,6 @@ class ExphilStorage(ConfigurableResource):
         return DataPaths(self.data_path())
 
     def replays_path(self) -> Path:
-        import os
-
         value = self.replays_dir or os.environ.get("EXPHIL_REPLAYS", "replays")
         return Path(value).expanduser().resolve()
 
@@ -37,7 +36,5 @@ class ExphilStorage(ConfigurableResource):
         return resolve_models_dir(self.models_dir or None)
 
     def reports_path(self) -> Path:
-        import os
-
         value = self.reports_dir or os.environ.get("EXPHIL_REPORTS", "reports")
         return Path(value).expanduser().resolve()
