@@ -170,14 +170,7 @@ def own_split(
             f"(trained with val_split={manifest.config.val_split}); pass --replays DIR of held-out "
             "replays, or train with --val-split"
         )
-    source = DataSource(
-        kind="dataset",
-        path=str(manifest.path),
-        dataset_id=manifest.dataset_id,
-        split=split,
-        files=len({s.sha256 for s in segments}),
-        frames=sum(s.length for s in segments),
-    )
+    source = _data_source("dataset", str(manifest.path), manifest.dataset_id, split, segments)
     return HeldOutFrames(manifest, segments, source, _is_temporal(policy, config))
 
 
@@ -206,15 +199,20 @@ def replay_folder(
             f"no usable frames in {replays} for policy {policy_name}: every replay was quarantined "
             f"or filtered out by its dataset settings (player port {dataset_cfg.player_port})"
         )
-    source = DataSource(
-        kind="replays",
-        path=str(Path(replays).resolve()),
-        dataset_id=manifest.dataset_id,
-        split="all",
+    source = _data_source("replays", str(Path(replays).resolve()), manifest.dataset_id, "all", segments)
+    return HeldOutFrames(manifest, segments, source, _is_temporal(policy, config))
+
+
+def _data_source(kind: str, path: str, dataset_id: str, split: str, segments: list) -> DataSource:
+    """Where held-out frames came from, with the files and frames the segments cover."""
+    return DataSource(
+        kind=kind,
+        path=path,
+        dataset_id=dataset_id,
+        split=split,
         files=len({s.sha256 for s in segments}),
         frames=sum(s.length for s in segments),
     )
-    return HeldOutFrames(manifest, segments, source, _is_temporal(policy, config))
 
 
 def load_held_out(

@@ -53,17 +53,9 @@ def button_press_rates(
     buttons: Sequence[str], model_rates: Sequence[float], human_rates: Sequence[float], title: str = ""
 ) -> bytes:
     """Grouped bars: how often each button is pressed, model vs human."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 2.8))
-        x = np.arange(len(buttons))
-        width = 0.38
-        ax.bar(x - width / 2, np.asarray(human_rates) * 100, width, label="human", color=HUMAN_COLOR)
-        ax.bar(x + width / 2, np.asarray(model_rates) * 100, width, label="model", color=MODEL_COLOR)
-        ax.set_xticks(x, list(buttons))
-        ax.set_ylabel("frames pressed (%)")
-        ax.set_title(title or "Button press rates")
-        ax.legend(frameon=False)
-        return _to_png(fig)
+    return _human_vs_model_bars(
+        buttons, human_rates, model_rates, "frames pressed (%)", title or "Button press rates", (6.4, 2.8)
+    )
 
 
 def stick_heatmaps(
@@ -143,14 +135,26 @@ def distribution_bars(
     labels: Sequence[str], human: Sequence[float], model: Sequence[float], title: str
 ) -> bytes:
     """Share of frames per class of one head, model vs human."""
+    return _human_vs_model_bars(labels, human, model, "frames (%)", title, (4.0, 2.6))
+
+
+def _human_vs_model_bars(
+    labels: Sequence[str],
+    human: Sequence[float],
+    model: Sequence[float],
+    ylabel: str,
+    title: str,
+    figsize: tuple[float, float],
+) -> bytes:
+    """Two bars per label (fractions shown as percent): human, then model."""
     with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(4.0, 2.6))
+        fig, ax = plt.subplots(figsize=figsize)
         x = np.arange(len(labels))
         width = 0.38
         ax.bar(x - width / 2, np.asarray(human) * 100, width, label="human", color=HUMAN_COLOR)
         ax.bar(x + width / 2, np.asarray(model) * 100, width, label="model", color=MODEL_COLOR)
         ax.set_xticks(x, list(labels))
-        ax.set_ylabel("frames (%)")
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend(frameon=False)
         return _to_png(fig)
