@@ -67,6 +67,23 @@ def test_changing_an_earlier_label_changes_later_logits_only():
                 assert not same, f"changing label column {col} did not change later head {name}"
 
 
+def test_fused_teacher_forcing_equals_each_head_on_its_own():
+    heads = _heads()
+    hidden = torch.randn(7, H)
+    labels = _random_labels((7,))
+    fused = heads(hidden, labels)
+    # The reference: each head's own layers on [shared | its conditioning prefix].
+    cond = [labels[:, :8].float()] + [
+        torch.nn.functional.one_hot(labels[:, col], 17).float() for _, col, _ in CATEGORICAL_HEADS[:-1]
+    ]
+    cond = torch.cat(cond, dim=-1)
+    shared = torch.nn.functional.gelu(heads.trunk(hidden))
+    torch.testing.assert_close(fused["buttons"], heads.buttons(hidden))
+    for (name, _, _), width in zip(CATEGORICAL_HEADS, heads.cond_dims, strict=True):
+        expected = heads.categorical[name](torch.cat([shared, cond[:, :width]], dim=-1))
+        torch.testing.assert_close(fused[name], expected, msg=name)
+
+
 def test_deterministic_sample_is_argmax_in_order():
     heads = _heads()
     hidden = torch.randn(6, H)

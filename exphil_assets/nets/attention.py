@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.dropout import Dropout
+
 AttentionState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # keys, values [.., B, heads, W, hd]; filled [.., B]
 
 
@@ -108,7 +110,7 @@ class TransformerBlock(nn.Module):
         self.attn = SlidingWindowSelfAttention(d_model, num_heads, window_size)
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, state: AttentionState | None = None) -> tuple[torch.Tensor, AttentionState]:
         y, state = self.attn(self.ln_1(x), state)

@@ -23,6 +23,9 @@ class StateEncoder(nn.Module):
         self.proj = nn.Linear(float_dim + id_embed_dim * len(self.id_vocab_sizes), out_dim)
         self.out_dim = out_dim
         self.register_buffer("_vocab", torch.tensor(self.id_vocab_sizes, dtype=torch.long), persistent=False)
+        # row of each column's table in the tables stacked end to end: one lookup serves all columns
+        starts = [sum(self.id_vocab_sizes[:k]) for k in range(len(self.id_vocab_sizes))]
+        self.register_buffer("_row_offsets", torch.tensor(starts, dtype=torch.long), persistent=False)
 
     def forward(self, floats: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         if floats.shape[-1] != self.float_dim:
@@ -35,7 +38,8 @@ class StateEncoder(nn.Module):
         parts = [floats]
         if self.embeddings:
             self._check_id_range(ids)
-            parts += [emb(ids[..., k]) for k, emb in enumerate(self.embeddings)]
+            table = torch.cat([emb.weight for emb in self.embeddings])
+            parts.append(F.embedding(ids + self._row_offsets, table).flatten(-2))
         return F.gelu(self.proj(torch.cat(parts, dim=-1)))
 
     def _check_id_range(self, ids: torch.Tensor) -> None:

@@ -52,6 +52,8 @@ class ControllerHeads(nn.Module):
         self.buttons = nn.Linear(hidden_size, NUM_BUTTONS)
         self.trunk = nn.Linear(hidden_size, head_hidden)
         self.cond_dims = _cond_dims()
+        # where each stick axis's one-hot starts in the conditioning vector
+        self.register_buffer("_stick_offsets", torch.tensor(self.cond_dims[:-1]), persistent=False)
         self.categorical = nn.ModuleDict(
             {
                 name: nn.Sequential(
@@ -61,25 +63,40 @@ class ControllerHeads(nn.Module):
             }
         )
 
-    @staticmethod
-    def _encode(values: torch.Tensor, classes: int | None, dtype: torch.dtype) -> torch.Tensor:
-        """Previous-head values as conditioning features: bits for buttons, one-hot for buckets."""
-        if classes is None:
-            return values.to(dtype)
-        return F.one_hot(values, classes).to(dtype)
-
     def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Teacher-forced logits: every head is conditioned on the *label* values before it."""
+        """Teacher-forced logits: every head is conditioned on the *label* values before it.
+
+        The heads run fused, three matmuls in all (buttons + trunk, the five first
+        layers, the five output layers as one block-diagonal weight), built from the
+        same per-head parameters that `sample` uses one by one: head k's first-layer
+        weight is zero-padded over the conditioning columns it must not see.
+        """
         _check_labels(labels, hidden)
-        parts = [self._encode(labels[..., :NUM_BUTTONS], None, hidden.dtype)]
-        for _, col, classes in CATEGORICAL_HEADS[:-1]:
-            parts.append(self._encode(labels[..., col], classes, hidden.dtype))
-        cond = torch.cat(parts, dim=-1)
-        logits = {"buttons": self.buttons(hidden)}
-        shared = F.gelu(self.trunk(hidden))
-        for (name, _, _), width in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True):
-            logits[name] = self.categorical[name](torch.cat([shared, cond[..., :width]], dim=-1))
+        lead = hidden.shape[:-1]
+        x = hidden.reshape(-1, hidden.shape[-1])
+        first = F.linear(
+            x, torch.cat([self.buttons.weight, self.trunk.weight]), torch.cat([self.buttons.bias, self.trunk.bias])
+        )
+        shared = F.gelu(first[:, NUM_BUTTONS:])
+        cond = self._teacher_condition(labels.reshape(-1, NUM_LABEL_COLUMNS), shared.dtype)
+        heads = [self.categorical[name] for name, _, _ in CATEGORICAL_HEADS]
+        full = self.cond_dims[-1]
+        w1 = torch.cat([F.pad(h[0].weight, (0, full - width)) for h, width in zip(heads, self.cond_dims, strict=True)])
+        z = F.gelu(F.linear(torch.cat([shared, cond], dim=-1), w1, torch.cat([h[0].bias for h in heads])))
+        out = F.linear(z, torch.block_diag(*[h[2].weight for h in heads]), torch.cat([h[2].bias for h in heads]))
+        logits = {"buttons": first[:, :NUM_BUTTONS].reshape(*lead, NUM_BUTTONS)}
+        start = 0
+        for name, _, classes in CATEGORICAL_HEADS:
+            logits[name] = out[:, start : start + classes].reshape(*lead, classes)
+            start += classes
         return logits
+
+    def _teacher_condition(self, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """labels [N, 13] -> cond [N, cond_dims[-1]]: the button bits, then a one-hot per stick axis."""
+        cond = torch.zeros(labels.shape[0], self.cond_dims[-1], dtype=dtype, device=labels.device)
+        cond[:, :NUM_BUTTONS] = labels[:, :NUM_BUTTONS]
+        sticks = [col for _, col, _ in CATEGORICAL_HEADS[:-1]]
+        return cond.scatter_(1, labels[:, sticks[0] : sticks[-1] + 1] + self._stick_offsets, 1.0)
 
     @torch.no_grad()
     def sample(

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.dropout import Dropout
 from exphil_assets.nets.selective_scan import selective_scan
 
 DT_MIN, DT_MAX, DT_FLOOR = 1e-3, 1e-1, 1e-4  # initial step sizes, as in mamba-ssm
@@ -128,7 +129,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.mixer = MambaMixer(d_model, state_size, expand_factor, conv_size, dt_rank)
         self.norm = RMSNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         y, state = self.mixer(self.norm(x), state)

