@@ -30,6 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from exphil_assets.atomic import write_json_atomic
+from exphil_assets.defs.executors import TORCH_RUN_TAGS
 from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
@@ -207,6 +208,7 @@ def evaluation_report(
 evaluate_job = define_asset_job(
     "evaluate",
     selection=[evaluation_report],
+    tags=TORCH_RUN_TAGS,
     description="Evaluate the policies of one backbone and write the HTML report (pick the backbone partition).",
 )
 

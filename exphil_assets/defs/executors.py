@@ -3,6 +3,9 @@
 `EXPHIL_EXECUTOR=multiprocess` with `EXPHIL_MAX_CONCURRENT=N` (default 2) runs each
 asset step in its own process, at most N at once; training steps are CPU-heavy, so
 N should not exceed the cores available divided by the torch threads per step.
+
+Jobs whose runs train or play with torch carry `TORCH_RUN_TAGS`; the committed
+dagster.yaml lets one such run go at a time.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import os
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
+
+# Matched by the tag_concurrency_limits of dagster_home/dagster.yaml.
+TORCH_RUN_TAGS = {"exphil/compute": "torch"}
 
 
 def executor_from_env() -> ExecutorDefinition:

@@ -27,6 +27,7 @@ from dagster import (
 )
 from pydantic import Field, create_model
 
+from exphil_assets.defs.executors import TORCH_RUN_TAGS
 from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
@@ -152,6 +153,7 @@ def ppo_policy(
 ppo_finetune = define_asset_job(
     "ppo_finetune",
     selection=[ppo_policy],
+    tags=TORCH_RUN_TAGS,
     description="Fine-tune the imitation policy of one backbone with PPO (pick the backbone partition).",
 )
 

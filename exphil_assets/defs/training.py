@@ -32,6 +32,7 @@ from dagster import (
 )
 from pydantic import Field, create_model
 
+from exphil_assets.defs.executors import TORCH_RUN_TAGS
 from exphil_assets.defs.groups import ASSET_GROUP
 from exphil_assets.defs.partitions import backbone_partitions
 from exphil_assets.defs.resources import ExphilStorage
@@ -269,6 +270,7 @@ def _preset_job(name: str):
         f"train_{name}",
         selection=[imitation_policy],
         config=preset_run_config(name),
+        tags=TORCH_RUN_TAGS,
         description=f"Train the imitation policy with the {name!r} preset (pick the backbone partition).",
     )
 
