@@ -59,11 +59,11 @@ def test_no_form_turns_off_what_a_preset_turns_on_and_none_clears_a_limit():
 
 def test_quick_preset_trains_end_to_end_and_beats_the_majority_baseline(data_root, shared_replays, tmp_path, capsys):
     models = tmp_path / "models"
-    # The preset as documented (1 epoch at lr 1e-4) only reaches the majority class on these
-    # 5 files; 2 epochs at 3e-3 learn more. The split is by file hash: val_split 0.8 puts 3
-    # of the 5 files (Game_20260715, fox_ms_frame1, fox_ms_float) in validation.
+    # The preset as documented: 1 epoch at lr 1e-4, batch 32, hidden 32,32. The split is by
+    # file hash: val_split 0.8 puts 3 of the 5 files (Game_20260715, fox_ms_frame1,
+    # fox_ms_float) in validation, so the model is judged on games it never saw.
     argv = ["train", "--preset", "quick", "--replays", str(shared_replays), "--data", str(data_root),
-            "--models-dir", str(models), "--val-split", "0.8", "--epochs", "2", "--lr", "3e-3",
+            "--models-dir", str(models), "--val-split", "0.8",
             "--precision", "f32", "--threads", "1", "--no-progress", "--json", "--no-dagster"]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
@@ -79,7 +79,7 @@ def test_quick_preset_trains_end_to_end_and_beats_the_majority_baseline(data_roo
     assert doc["provenance"]["replay_manifest_hash"] and doc["provenance"]["character_frames"]
 
     # Majority-class baseline: always predict the training split's most common value.
-    # The margins (about 10x below what the run reaches) keep a model that only learned
+    # The margins (half or less of what seeds 0-3 reach) keep a model that only learned
     # the majority class from passing on rounding.
     data = load_training_data(resolve_config("quick", {"val_split": 0.8}), data_root)
     train_labels = data.train.labels[data.train.starts]
@@ -88,9 +88,9 @@ def test_quick_preset_trains_end_to_end_and_beats_the_majority_baseline(data_roo
     baseline_buttons = (val_labels[:, :8].bool() == pressed).double().mean().item()
     accuracy = result["head_accuracy"]
     assert accuracy["buttons"] > baseline_buttons + 0.001
-    for head, col in (("main_x", 8), ("main_y", 9)):
+    for head, col, margin in (("main_x", 8, 0.03), ("main_y", 9, 0.004)):
         majority = torch.bincount(train_labels[:, col]).argmax()
-        assert accuracy[head] > (val_labels[:, col] == majority).double().mean().item() + 0.01, head
+        assert accuracy[head] > (val_labels[:, col] == majority).double().mean().item() + margin, head
 
 def test_ctrl_c_writes_a_checkpoint_and_exits_130_and_resume_finishes(data_root, tmp_path, capsys):
     models = tmp_path / "models"

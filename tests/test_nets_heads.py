@@ -153,3 +153,18 @@ def test_entropy_matches_the_definition_and_is_positive():
     torch.testing.assert_close(ent, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(action_entropy(logits), expected, atol=1e-5, rtol=1e-5)
     assert (ent > 0).all()
+
+
+def test_output_bias_starts_at_the_label_frequencies():
+    heads = _heads()
+    labels = _random_labels((500,), seed=5)
+    labels[:, 8] = 3  # main x: always bucket 3
+    labels[:400, 0] = 1  # button A pressed on 80% of the frames
+    labels[400:, 0] = 0
+    heads.init_output_bias_(labels)
+    assert torch.allclose(torch.sigmoid(heads.buttons.bias[0]), torch.tensor(0.8))
+    main_x = torch.softmax(heads.categorical["main_x"][2].bias, -1)
+    assert main_x.argmax() == 3 and main_x[3] > 0.99
+    shoulder = torch.softmax(heads.categorical["shoulder"][2].bias.double(), -1)
+    expected = torch.bincount(labels[:, 12], minlength=5).double() / 500
+    torch.testing.assert_close(shoulder, expected, atol=1e-3, rtol=0)

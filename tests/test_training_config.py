@@ -11,13 +11,14 @@ from exphil_assets.errors import UserError
 from exphil_assets.training.config import TrainConfig, config_hash, field_docs, resolve_config
 from exphil_assets.training.presets import PRESETS, PRESETS_DIR, preset_yaml
 
-# reference/presets.md, row by row ("-" = the TrainConfig default).
+# reference/presets.md, row by row ("-" = the TrainConfig default). presets.md has no dropout
+# row: quick turns it off (presets.py says why), the others keep the default 0.1.
 DOCUMENTED = {
     "quick": dict(epochs=1, max_files=5, batch_size=32, hidden=(32, 32), temporal=False, backbone="mlp",
                   window_size=60, num_layers=2, state_size=16, expand_factor=2,
                   mirror_prob=0.0, noise_prob=0.0, label_smoothing=0.0, val_split=0.0, early_stopping=False,
                   lr_schedule="constant", lr=1e-4, warmup_steps=0, ema_decay=None, accumulation_steps=1,
-                  save_best=False, train_character=None),
+                  save_best=False, train_character=None, dropout=0.0),
     "standard": dict(epochs=10, max_files=50, batch_size=64, hidden=(64, 64), temporal=False, backbone="mlp",
                      mirror_prob=0.5, noise_prob=0.2, noise_scale=0.01, label_smoothing=0.05, val_split=0.1,
                      early_stopping=True, patience=5, min_delta=0.01, lr_schedule="cosine", lr=3e-4,

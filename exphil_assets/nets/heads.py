@@ -99,6 +99,21 @@ class ControllerHeads(nn.Module):
         return cond.scatter_(1, labels[:, sticks[0] : sticks[-1] + 1] + self._stick_offsets, 1.0)
 
     @torch.no_grad()
+    def init_output_bias_(self, labels: torch.Tensor) -> None:
+        """Set each head's output bias to the log-prior of `labels` [..., 13] (a fresh policy).
+
+        The policy then starts at the class frequencies (loss: the labels' marginal
+        entropy) instead of spending its first steps learning them; with one epoch at
+        a small --lr, as in the quick preset, that was all it learned.
+        """
+        flat = labels.reshape(-1, NUM_LABEL_COLUMNS).cpu()
+        pressed = flat[:, :NUM_BUTTONS].double().mean(0).clamp(1e-4, 1 - 1e-4)
+        self.buttons.bias.copy_(torch.log(pressed / (1 - pressed)))
+        for name, col, classes in CATEGORICAL_HEADS:
+            freq = torch.bincount(flat[:, col], minlength=classes)[:classes].double() / max(flat.shape[0], 1)
+            self.categorical[name][2].bias.copy_(freq.clamp_min(1e-4).log())
+
+    @torch.no_grad()
     def sample(
         self, hidden: torch.Tensor, deterministic: bool = True, generator: torch.Generator | None = None
     ) -> torch.Tensor:

@@ -2,8 +2,9 @@
 
     data -> Policy (on --device) -> for each epoch: for each optimiser step:
         micro-batches (sharded by rank, gathered and augmented on the CPU, then moved to
-        the device) -> forward (autocast under bf16) -> loss sums
-        -> backward scaled by 1 / frames in the step -> clip -> AdamW -> EMA
+        the device) -> passes of at most --max-frames-per-pass frames -> forward (autocast
+        under bf16) -> loss sums -> backward scaled by 1 / frames in the step
+        -> clip -> AdamW -> EMA
     -> validation -> early stopping / save-best -> checkpoint
     -> exported policy + config.json
 
@@ -42,7 +43,13 @@ from exphil_assets.errors import UserError
 from exphil_assets.paths import resolve_data_root, resolve_models_dir
 from exphil_assets.training import checkpoints as ckpt
 from exphil_assets.training.augment import AugmentColumns, Augmenter, batch_generator
-from exphil_assets.training.batches import SplitTensors, epoch_order, micro_batches, steps_per_epoch
+from exphil_assets.training.batches import (
+    SplitTensors,
+    epoch_order,
+    micro_batches,
+    split_into_passes,
+    steps_per_epoch,
+)
 from exphil_assets.training.config import ARCHITECTURE_FIELDS, TrainConfig, config_hash
 from exphil_assets.training.data import TrainingData, load_training_data
 from exphil_assets.training.distributed import DistContext
@@ -240,6 +247,7 @@ class _Run:
         self.policy_config = build_policy_config(cfg, self.data)
         # Built on the CPU, then moved: the same seed gives the same initial weights on any device.
         self.model = Policy(self.policy_config).to(self.device)
+        self.model.heads.init_output_bias_(self.data.train.labels)  # resume overwrites it
         self.params = sum(p.numel() for p in self.model.parameters())
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if dist.enabled else None
@@ -369,17 +377,21 @@ class _Run:
                 if self.augment.active:  # on the CPU, with its CPU generator: the same draws on any device
                     gen = batch_generator(cfg.seed, self.epoch, (first + j) * dist.world_size + dist.rank)
                     self.augment(batch, gen)
-                batch = to_device(batch, self.device)
-                sync = self.ddp.no_sync() if self.ddp is not None and j < len(group) - 1 else contextlib.nullcontext()
-                with sync:
-                    with autocast(cfg.precision, self.device):
-                        logits, _ = model(batch["floats"], batch["ids"], batch["labels"])
-                    losses = imitation_loss(logits, batch["labels"], cfg.label_smoothing)
-                    # Sum of per-frame losses / frames in the whole step: micro-batches and
-                    # ranks add up to the gradient of one big batch (DDP averages ranks).
-                    (losses.total * (dist.world_size / step_frames)).backward()
-                metrics.update(logits, batch["labels"], losses)
-                step_loss += losses.total.detach()
+                # Passes bound the frames whose activations are held at once (memory flat in T).
+                passes = split_into_passes(to_device(batch, self.device), cfg.max_frames_per_pass)
+                for k, part in enumerate(passes):
+                    last = j == len(group) - 1 and k == len(passes) - 1
+                    # DDP all-reduces in the step's last backward; the earlier ones only accumulate.
+                    sync = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+                    with sync:
+                        with autocast(cfg.precision, self.device):
+                            logits, _ = model(part["floats"], part["ids"], part["labels"])
+                        losses = imitation_loss(logits, part["labels"], cfg.label_smoothing)
+                        # Sum of per-frame losses / frames in the whole step: passes, micro-batches
+                        # and ranks add up to the gradient of one big batch (DDP averages ranks).
+                        (losses.total * (dist.world_size / step_frames)).backward()
+                    metrics.update(logits, part["labels"], losses)
+                    step_loss += losses.total.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
             if not (torch.isfinite(grad_norm) and torch.isfinite(step_loss)):
                 bar.close()

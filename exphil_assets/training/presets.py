@@ -29,6 +29,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-4,
         "warmup_steps": 0,
         "accumulation_steps": 1,
+        # presets.md has no dropout row; the default 0.1 is off here. One epoch sees each
+        # frame once, so there is nothing to regularise, and on the shared replays dropout
+        # kept main-stick x at the majority class for three seeds out of three (0.0: +7 to
+        # +13 points of val accuracy).
+        "dropout": 0.0,
     },
     # 10 epochs, 50 files: balanced.
     "standard": {
