@@ -78,7 +78,7 @@ def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
     assert big.steps == small.steps == 8
     for step_big, step_small in zip(grads["big"], grads["small"], strict=True):
         for g_big, g_small in zip(step_big, step_small, strict=True):
-            torch.testing.assert_close(g_big, g_small, rtol=1e-4, atol=1e-7)
+            torch.testing.assert_close(g_big, g_small, rtol=1e-4, atol=1e-6)  # float summation order
     wa, wb = _weights(big), _weights(small)
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=2e-5)
