@@ -81,7 +81,7 @@ def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
             torch.testing.assert_close(g_big, g_small, rtol=1e-4, atol=1e-6)  # float summation order
     wa, wb = _weights(big), _weights(small)
     for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=2e-5)
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-4)  # Adam magnifies rounding in near-zero gradients
 
 
 def test_stop_after_one_epoch_and_resume_ends_at_the_uninterrupted_weights(tmp_path):
