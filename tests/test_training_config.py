@@ -84,11 +84,19 @@ def test_explicit_flags_beat_the_preset_which_beats_defaults():
         (None, {"val_split": 1.5}, "val_split"),
         (None, {"early_stopping": True}, "early_stopping"),
         (None, {"truncate_bptt": 10}, "truncate_bptt"),
+        (None, {"max_frames_per_pass": 0}, "max_frames_per_pass"),
     ],
 )
 def test_bad_option_raises_user_error_naming_it(preset, overrides, named):
     with pytest.raises(UserError, match=named):
         resolve_config(preset, overrides)
+
+
+def test_a_pass_shorter_than_one_window_is_refused_naming_both_options():
+    with pytest.raises(UserError, match=r"'max_frames_per_pass': must be at least window_size \(90\).*got 60"):
+        resolve_config(None, {"temporal": True, "backbone": "mamba", "window_size": 90, "max_frames_per_pass": 60})
+    assert resolve_config(None, {"temporal": True, "window_size": 90, "max_frames_per_pass": 90}).max_frames_per_pass == 90
+    assert resolve_config(None, {"max_frames_per_pass": 1}).max_frames_per_pass == 1  # the MLP's samples are 1 frame
 
 
 def test_every_field_has_a_one_line_docstring():

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from exphil_assets.errors import UserError
 from exphil_assets.features.dataset import load_dataset
 from exphil_assets.replays.ingest import ingest_replays
-from exphil_assets.training.batches import epoch_order, micro_batches
+from exphil_assets.training.batches import epoch_order, micro_batches, split_into_passes
 from exphil_assets.training.config import resolve_config
 from exphil_assets.training.data import load_training_data, manifest_hash
 
@@ -73,6 +74,17 @@ def test_ddp_batches_split_evenly_across_ranks():
     batches = micro_batches(torch.arange(101), 10, multiple_of=4)
     assert [len(b) for b in batches] == [8] * 12 + [4]  # batches of 8; the 1-sample tail is dropped
     assert torch.equal(torch.cat(batches), torch.arange(100))
+
+
+def test_a_micro_batch_of_64_windows_of_90_frames_runs_in_passes_of_21_windows():
+    batch = {"floats": torch.randn(64, 90, 3), "labels": torch.zeros(64, 90, 13, dtype=torch.int64)}
+    passes = split_into_passes(batch, max_frames=1920)
+    assert [p["labels"].shape[0] for p in passes] == [21, 21, 21, 1]  # 21 x 90 = 1,890 frames <= 1,920
+    assert torch.equal(torch.cat([p["floats"] for p in passes]), batch["floats"])
+    assert passes[1]["floats"].data_ptr() == batch["floats"][21:].data_ptr()  # views, not copies
+    assert len(split_into_passes(batch, max_frames=64 * 90)) == 1
+    with pytest.raises(UserError, match="--max-frames-per-pass 60 is shorter than one sample"):
+        split_into_passes(batch, max_frames=60)
 
 
 def test_manifest_hash_ignores_order():

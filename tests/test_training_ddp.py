@@ -47,10 +47,13 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_two_ranks_train_the_same_weights_as_one_process(tmp_path):
+# Passes of 8 frames: each rank's 16 samples run in two backwards, DDP syncs only the last one.
+@pytest.mark.parametrize("passes", [{}, {"max_frames_per_pass": 8}], ids=["one_pass", "passes_of_8"])
+def test_two_ranks_train_the_same_weights_as_one_process(tmp_path, passes):
+    options = {**OPTIONS, **passes}
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    proc = _torchrun([str(script), str(tmp_path / "ddp"), json.dumps(OPTIONS)], tmp_path)
+    proc = _torchrun([str(script), str(tmp_path / "ddp"), json.dumps(options)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = sorted((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")),
                    key=lambda r: r["rank"])  # fmt: skip
@@ -63,7 +66,7 @@ def test_two_ranks_train_the_same_weights_as_one_process(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = train(resolve_config(None, {**OPTIONS, "models_dir": str(tmp_path / "single")}),
+        single = train(resolve_config(None, {**options, "models_dir": str(tmp_path / "single")}),
                        data=synthetic_training_data(frames=512, val_frames=64, float_dim=12, seed=3), progress=False)
     finally:
         torch.set_num_threads(threads)

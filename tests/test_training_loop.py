@@ -1,4 +1,4 @@
-"""The training loop on small synthetic data: accumulation, exact resume, interrupts, NaN, save-best."""
+"""The training loop on small synthetic data: accumulation, passes, exact resume, interrupts, NaN, save-best."""
 
 from __future__ import annotations
 
@@ -82,6 +82,46 @@ def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
     wa, wb = _weights(big), _weights(small)
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-4)  # Adam magnifies rounding in near-zero gradients
+
+
+def test_passes_of_at_most_24_frames_give_the_update_of_one_pass(tmp_path, monkeypatch):
+    # Micro-batches of 8 windows x 8 frames cut into passes of 3, 3 and 2 windows; augmentation on.
+    grads: dict[str, list[list[torch.Tensor]]] = {}
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def recording_clip(params, max_norm, *args, **kwargs):
+        params = list(params)
+        grads.setdefault(run, []).append([p.grad.clone() for p in params])
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+    pass_sizes: dict[str, set[tuple[int, ...]]] = {}
+    real_split = loop.split_into_passes
+
+    def recording_split(batch, max_frames):
+        passes = real_split(batch, max_frames)
+        pass_sizes.setdefault(run, set()).add(tuple(len(p["labels"]) for p in passes))
+        return passes
+
+    monkeypatch.setattr(loop, "split_into_passes", recording_split)
+    data = synthetic_training_data(frames=256, float_dim=12, length=8, seed=3)
+    common = dict(temporal=True, backbone="mamba", hidden="8", num_layers=1, window_size=8, state_size=4,
+                  batch_size=8, accumulation_steps=2, epochs=1, precision="f32", dropout=0.0, lr=1e-2,
+                  mirror_prob=0.5, noise_prob=0.5, seed=1)  # fmt: skip
+    run = "one"
+    one = train(_cfg(tmp_path / "a", max_frames_per_pass=64, **common), data=data, progress=False)
+    run = "passes"
+    passes = train(_cfg(tmp_path / "b", max_frames_per_pass=24, **common), data=data, progress=False)
+    assert one.steps == passes.steps > 1
+    assert pass_sizes["one"] == {(8,), (7,)} and pass_sizes["passes"] == {(3, 3, 2), (3, 3, 1)}  # 63 windows
+    for step_one, step_passes in zip(grads["one"], grads["passes"], strict=True):
+        for g_one, g_passes in zip(step_one, step_passes, strict=True):
+            torch.testing.assert_close(g_one, g_passes, rtol=1e-4, atol=1e-6)  # float summation order
+    for key, value in _weights(one).items():
+        torch.testing.assert_close(value, _weights(passes)[key], rtol=1e-4, atol=1e-4)
+    train_one, train_passes = one.history[0].train, passes.history[0].train
+    assert train_one["frames"] == train_passes["frames"] == data.train.num_samples * 8
+    assert train_passes["loss"] == pytest.approx(train_one["loss"], rel=1e-5)
 
 
 def test_stop_after_one_epoch_and_resume_ends_at_the_uninterrupted_weights(tmp_path):

@@ -97,3 +97,18 @@ def steps_per_epoch(num_samples: int, batch_size: int, accumulation_steps: int, 
     """Optimiser steps in one epoch (the last step may accumulate fewer micro-batches)."""
     n = len(micro_batches(torch.arange(num_samples), batch_size, multiple_of))
     return -(-n // accumulation_steps)
+
+
+def split_into_passes(batch: dict[str, torch.Tensor], max_frames: int) -> list[dict[str, torch.Tensor]]:
+    """A micro-batch cut along its samples into passes of at most `max_frames` frames (the last may be shorter).
+
+    Each pass is one forward/backward; their loss sums add up to the micro-batch's, so
+    the gradient is the same while the activations held at once stay near `max_frames`
+    frames' worth whatever the window. The parts are views of the batch (no copy).
+    """
+    length = batch["labels"].shape[1]
+    per_pass = max_frames // length
+    if per_pass < 1:
+        raise UserError(f"--max-frames-per-pass {max_frames} is shorter than one sample ({length} frames)")
+    columns = {name: t.split(per_pass) for name, t in batch.items()}
+    return [{name: parts[i] for name, parts in columns.items()} for i in range(len(columns["labels"]))]

@@ -80,6 +80,9 @@ class TrainConfig:
     """samples per optimiser micro-batch (frames for the MLP, windows when temporal)"""
     accumulation_steps: int = 1
     """micro-batches summed into one optimiser step (effective batch = batch_size x this)"""
+    # 64 windows of 30 frames: Mamba 256's activations stay near 0.3 GB on the CPU whatever the window.
+    max_frames_per_pass: int = 1920
+    """frames (samples x window) per forward/backward; larger micro-batches run in several passes, same gradient"""
     lr: float = 1e-4
     """peak learning rate (AdamW)"""
     weight_decay: float = 0.01
@@ -245,8 +248,8 @@ def _validate(cfg: TrainConfig) -> None:
     def bad(option: str, why: str) -> UserError:
         return UserError(f"option {option!r}: {why} (got {getattr(cfg, option)!r})")
 
-    for name in ("epochs", "batch_size", "accumulation_steps", "window_size", "stride", "patience",
-                 "state_size", "expand_factor", "conv_size", "num_layers", "workers"):
+    for name in ("epochs", "batch_size", "accumulation_steps", "max_frames_per_pass", "window_size", "stride",
+                 "patience", "state_size", "expand_factor", "conv_size", "num_layers", "workers"):
         if getattr(cfg, name) < 1:
             raise bad(name, "must be at least 1")
     for name in ("max_files", "truncate_bptt", "decay_steps", "checkpoint_every", "restart_steps", "threads"):
@@ -290,6 +293,9 @@ def _validate(cfg: TrainConfig) -> None:
             raise bad("backbone", "is a temporal backbone; add --temporal")
         if cfg.backbone == "mlp" and cfg.temporal:
             raise bad("backbone", "mlp is single-frame; drop --temporal or pick a temporal backbone")
+    if cfg.temporal and cfg.max_frames_per_pass < cfg.window_size:
+        # A pass holds whole windows: splitting one would cut its recurrence and attention.
+        raise bad("max_frames_per_pass", f"must be at least window_size ({cfg.window_size}): a window is never split")
     if cfg.truncate_bptt is not None and cfg.resolved_backbone not in TRUNCATABLE_BACKBONES:
         # Attention (sliding_window, hybrid) sees the whole window at once: there is no
         # recurrent state to detach between chunks, so the option would do nothing.
