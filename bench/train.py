@@ -3,7 +3,8 @@
 Frames/s is the training epoch alone (batch gathering from the in-memory dataset,
 forward through all six heads, loss, backward, clipping, AdamW, metrics), measured
 by the loop itself on the shared replays, after a warm-up run that pays one-time
-imports. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
+imports; it is the median of --epochs epochs, because a shared 2-core VM swings by
+15%. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
 fresh data root: ingest, dataset build, training and the written policy.
 
     python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,17 +43,17 @@ CONFIGS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def bench_config(name: str, options: dict, data_root: Path, models: Path) -> dict:
-    cfg = resolve_config(None, {"epochs": 1, "dropout": 0.1, "models_dir": str(models), **options})
+def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs: int) -> dict:
+    cfg = resolve_config(None, {"epochs": epochs, "dropout": 0.1, "models_dir": str(models), **options})
     result = train(cfg, data_root, progress=False)
-    record = result.history[0]
-    frames = record.train["frames"]
+    rates = [r.train["frames"] / r.seconds for r in result.history]
     return {
         "bench": "train",
         "config": name,
-        "train_frames": int(frames),
-        "epoch_s": round(record.seconds, 3),
-        "frames_per_s": round(frames / record.seconds),
+        "train_frames_per_epoch": int(result.history[0].train["frames"]),
+        "epochs": len(rates),
+        "frames_per_s": round(statistics.median(rates)),  # the median epoch: one slow epoch does not decide
+        "frames_per_s_each_epoch": [round(r) for r in rates],
         "steps": result.steps,
         "params": result.params,
         "torch_threads": torch.get_num_threads(),
@@ -135,6 +137,7 @@ def main() -> int:
     parser.add_argument("--no-quick", action="store_true", help="skip the quick-preset wall-time run")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own, 2 here)")
     parser.add_argument("--max-files", type=int, help="train on the first N learner replays only")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per config; frames/s is the median epoch's")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -151,7 +154,7 @@ def main() -> int:
         for name, options in CONFIGS.items():
             if args.only and name not in args.only:
                 continue
-            print(json.dumps(bench_config(name, options, data_root, work / "models")), flush=True)
+            print(json.dumps(bench_config(name, options, data_root, work / "models", args.epochs)), flush=True)
         if not args.only:
             for line in bench_model_only(data_root, work / "models"):
                 print(json.dumps(line), flush=True)
