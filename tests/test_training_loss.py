@@ -55,6 +55,16 @@ def test_label_smoothing_touches_only_the_categorical_heads():
     assert smooth.heads["c_x"].item() != plain.heads["c_x"].item()
 
 
+def test_every_categorical_head_is_its_own_cross_entropy_with_smoothing():
+    labels, logits = _labels(), _logits()
+    losses = imitation_loss(logits, labels, label_smoothing=0.1)
+    for name, col, classes in (("main_x", 8, 17), ("main_y", 9, 17), ("c_x", 10, 17), ("c_y", 11, 17),
+                               ("shoulder", 12, 5)):  # fmt: skip
+        ce = F.cross_entropy(logits[name].reshape(12, classes), labels[..., col].reshape(12), reduction="sum",
+                             label_smoothing=0.1)  # fmt: skip
+        assert losses.heads[name].item() == pytest.approx(ce.item(), rel=1e-5), name
+
+
 def test_uniform_logits_give_log_classes():
     labels = _labels()
     logits = {k: torch.zeros_like(v) for k, v in _logits().items()}

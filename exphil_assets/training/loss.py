@@ -50,9 +50,15 @@ def imitation_loss(
     heads["buttons"] = F.binary_cross_entropy_with_logits(
         button_logits, button_targets, reduction="sum"
     ) / button_logits.shape[1]
+    # The four stick heads (17 buckets each) in one cross-entropy over [frames, 17, 4].
+    sticks = torch.stack([logits[name].float().reshape(frames, -1) for name in STICK_HEADS], dim=-1)
+    stick_targets = labels[..., [CATEGORICAL_HEADS[name] for name in STICK_HEADS]].reshape(frames, -1)
+    per_stick = F.cross_entropy(sticks, stick_targets, reduction="none", label_smoothing=label_smoothing).sum(0)
+    heads.update(zip(STICK_HEADS, per_stick.unbind(), strict=True))
     for name, column in CATEGORICAL_HEADS.items():
-        head_logits = logits[name].float().reshape(frames, -1)
-        heads[name] = F.cross_entropy(
-            head_logits, labels[..., column].reshape(frames), reduction="sum", label_smoothing=label_smoothing
-        )
-    return LossSums(heads=heads, frames=frames)
+        if name not in STICK_HEADS:
+            heads[name] = F.cross_entropy(
+                logits[name].float().reshape(frames, -1), labels[..., column].reshape(frames),
+                reduction="sum", label_smoothing=label_smoothing,
+            )
+    return LossSums(heads={name: heads[name] for name in HEADS}, frames=frames)
