@@ -5,9 +5,10 @@ Two measurements, one JSON line each:
 - `memory`: the guide's "Full" memory config (mamba, hidden 256, window W, 10 files,
   batch 64) trained for one epoch in a child process per window (30, 60, 90); peak
   RSS of that process. Windows are views into the memory-mapped dataset, so the data
-  costs the same for every W; the activations of a batch of 64 windows do grow with
-  W (64 x W frames go through the network at once), so the bench also runs each
-  window with the same frames per batch (3,840 = 64 x 60: batch 128, 64 and 42).
+  costs the same for every W; the activations would grow with W (64 x W frames), but
+  training runs each batch in passes of at most --max-frames-per-pass frames (default
+  1,920), so they should not. The bench also runs each window with the same frames
+  per batch (3,840 = 64 x 60: batch 128, 64 and 42).
 - `val_loss`: all six backbones trained for the same epochs on the same files and
   the same validation split (by replay hash); the val loss of each.
 
