@@ -67,21 +67,16 @@ def test_changing_an_earlier_label_changes_later_logits_only():
                 assert not same, f"changing label column {col} did not change later head {name}"
 
 
-def test_fused_teacher_forcing_equals_each_head_on_its_own():
-    heads = _heads()
-    hidden = torch.randn(7, H)
-    labels = _random_labels((7,))
-    fused = heads(hidden, labels)
-    # The reference: each head's own layers on [shared | its conditioning prefix].
-    cond = [labels[:, :8].float()] + [
-        torch.nn.functional.one_hot(labels[:, col], 17).float() for _, col, _ in CATEGORICAL_HEADS[:-1]
-    ]
-    cond = torch.cat(cond, dim=-1)
-    shared = torch.nn.functional.gelu(heads.trunk(hidden))
-    torch.testing.assert_close(fused["buttons"], heads.buttons(hidden))
-    for (name, _, _), width in zip(CATEGORICAL_HEADS, heads.cond_dims, strict=True):
-        expected = heads.categorical[name](torch.cat([shared, cond[:, :width]], dim=-1))
-        torch.testing.assert_close(fused[name], expected, msg=name)
+def test_masked_weights_stay_zero_and_get_no_gradient():
+    # Head k may only see the conditioning of the heads before it, and only its own units.
+    heads = _heads().train()
+    logits = heads(torch.randn(7, H), _random_labels((7,)))
+    sum(v.sum() for v in logits.values()).backward()
+    for layer, mask in ((heads.hidden_layer, heads._hidden_mask), (heads.output_layer, heads._output_mask)):
+        hidden = mask == 0
+        assert hidden.any() and (mask == 1).any()
+        assert torch.all(layer.weight[hidden] == 0) and torch.all(layer.weight.grad[hidden] == 0)
+        assert layer.weight.grad[~hidden].abs().sum() > 0
 
 
 def test_deterministic_sample_is_argmax_in_order():
@@ -162,9 +157,10 @@ def test_output_bias_starts_at_the_label_frequencies():
     labels[:400, 0] = 1  # button A pressed on 80% of the frames
     labels[400:, 0] = 0
     heads.init_output_bias_(labels)
-    assert torch.allclose(torch.sigmoid(heads.buttons.bias[0]), torch.tensor(0.8))
-    main_x = torch.softmax(heads.categorical["main_x"][2].bias, -1)
+    assert torch.allclose(torch.sigmoid(heads.first.bias[0]), torch.tensor(0.8))
+    (_, main_x_rows, _), *_, (_, shoulder_rows, _) = heads.blocks
+    main_x = torch.softmax(heads.output_layer.bias[main_x_rows], -1)
     assert main_x.argmax() == 3 and main_x[3] > 0.99
-    shoulder = torch.softmax(heads.categorical["shoulder"][2].bias.double(), -1)
+    shoulder = torch.softmax(heads.output_layer.bias[shoulder_rows].double(), -1)
     expected = torch.bincount(labels[:, 12], minlength=5).double() / 500
     torch.testing.assert_close(shoulder, expected, atol=1e-3, rtol=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from tiny_policies import tiny_policy
 
+from exphil_assets.nets.heads import CATEGORICAL_HEADS
 from exphil_assets.nets.policy import Policy
 from exphil_assets.rl.rollout import play_match, uses_prev_action
 from exphil_assets.rl.simulator import SimConfig
@@ -17,11 +18,12 @@ def scripted_policy(main_x_bucket: int) -> Policy:
     """A policy that never presses a button and holds the main stick x in one bucket (0 full left, 8 neutral)."""
     policy = tiny_policy("mlp")
     with torch.no_grad():
-        policy.heads.buttons.bias.fill_(-30.0)
-        for name, head in policy.heads.categorical.items():
-            head[-1].weight.zero_()
-            head[-1].bias.fill_(-30.0)
-            head[-1].bias[{"main_x": main_x_bucket, "shoulder": 0}.get(name, 8)] = 30.0
+        heads = policy.heads
+        heads.first.bias[:8] = -30.0
+        heads.output_layer.weight.zero_()
+        heads.output_layer.bias.fill_(-30.0)
+        for (name, _, _), (_, out_rows, _) in zip(CATEGORICAL_HEADS, heads.blocks, strict=True):
+            heads.output_layer.bias[out_rows.start + {"main_x": main_x_bucket, "shoulder": 0}.get(name, 8)] = 30.0
     return policy
 
 

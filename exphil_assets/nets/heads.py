@@ -11,6 +11,7 @@ one-hot per stick axis); head k reads the prefix of `cond` that covers the
 heads before it, so one encoding serves both modes. The backbone state is first
 projected once to `head_hidden` (shared by the five categorical heads), which
 keeps the heads a small part of each step's cost however wide the backbone is.
+Each categorical head is a 2-layer MLP (head_hidden units, GELU).
 """
 
 from __future__ import annotations
@@ -45,50 +46,69 @@ def _cond_dims() -> list[int]:
 
 
 class ControllerHeads(nn.Module):
-    """hidden [..., H] -> logits of the six heads, conditioned autoregressively."""
+    """hidden [..., H] -> logits of the six heads, conditioned autoregressively.
+
+    The heads are stored fused, so that teacher forcing is three matmuls:
+    - `first`: H -> 8 button logits, then the shared `head_hidden` projection;
+    - `hidden_layer`: [shared | cond] -> head_hidden units per categorical head,
+      head k's rows masked to the conditioning prefix it may see;
+    - `output_layer`: the heads' units -> their logits, block-diagonal.
+    The masks are fixed buffers; masked weights start at zero and get no gradient.
+    `sample` runs the same weights head by head.
+    """
 
     def __init__(self, hidden_size: int, head_hidden: int = 64):
         super().__init__()
-        self.buttons = nn.Linear(hidden_size, NUM_BUTTONS)
-        self.trunk = nn.Linear(hidden_size, head_hidden)
+        self.head_hidden = head_hidden
         self.cond_dims = _cond_dims()
+        full_cond = self.cond_dims[-1]
+        heads = len(CATEGORICAL_HEADS)
+        self.first = nn.Linear(hidden_size, NUM_BUTTONS + head_hidden)
+        self.hidden_layer = nn.Linear(head_hidden + full_cond, heads * head_hidden)
+        self.output_layer = nn.Linear(heads * head_hidden, sum(classes for _, _, classes in CATEGORICAL_HEADS))
+        self.blocks = self._blocks()
+        hidden_mask = torch.zeros_like(self.hidden_layer.weight)
+        output_mask = torch.zeros_like(self.output_layer.weight)
+        for rows, out_rows, width in self.blocks:
+            hidden_mask[rows, : head_hidden + width] = 1.0
+            output_mask[out_rows, rows] = 1.0
+            # nn.Linear's own init, with the fan-in each head really has.
+            for layer, rows_k, fan_in in ((self.hidden_layer, rows, head_hidden + width),
+                                          (self.output_layer, out_rows, head_hidden)):  # fmt: skip
+                bound = fan_in**-0.5
+                with torch.no_grad():
+                    layer.weight[rows_k].uniform_(-bound, bound)
+                    layer.bias[rows_k].uniform_(-bound, bound)
+        self.register_buffer("_hidden_mask", hidden_mask, persistent=False)
+        self.register_buffer("_output_mask", output_mask, persistent=False)
+        with torch.no_grad():
+            self.hidden_layer.weight.mul_(hidden_mask)
+            self.output_layer.weight.mul_(output_mask)
         # where each stick axis's one-hot starts in the conditioning vector
         self.register_buffer("_stick_offsets", torch.tensor(self.cond_dims[:-1]), persistent=False)
-        self.categorical = nn.ModuleDict(
-            {
-                name: nn.Sequential(
-                    nn.Linear(head_hidden + cond, head_hidden), nn.GELU(), nn.Linear(head_hidden, classes)
-                )
-                for (name, _, classes), cond in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True)
-            }
-        )
+
+    def _blocks(self) -> list[tuple[slice, slice, int]]:
+        """Per categorical head: its rows in hidden_layer, its rows in output_layer, its cond width."""
+        out, start = [], 0
+        for k, ((_, _, classes), width) in enumerate(zip(CATEGORICAL_HEADS, self.cond_dims, strict=True)):
+            rows = slice(k * self.head_hidden, (k + 1) * self.head_hidden)
+            out.append((rows, slice(start, start + classes), width))
+            start += classes
+        return out
 
     def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Teacher-forced logits: every head is conditioned on the *label* values before it.
-
-        The heads run fused, three matmuls in all (buttons + trunk, the five first
-        layers, the five output layers as one block-diagonal weight), built from the
-        same per-head parameters that `sample` uses one by one: head k's first-layer
-        weight is zero-padded over the conditioning columns it must not see.
-        """
+        """Teacher-forced logits: every head is conditioned on the *label* values before it."""
         _check_labels(labels, hidden)
         lead = hidden.shape[:-1]
-        x = hidden.reshape(-1, hidden.shape[-1])
-        first = F.linear(
-            x, torch.cat([self.buttons.weight, self.trunk.weight]), torch.cat([self.buttons.bias, self.trunk.bias])
-        )
+        first = self.first(hidden.reshape(-1, hidden.shape[-1]))
         shared = F.gelu(first[:, NUM_BUTTONS:])
         cond = self._teacher_condition(labels.reshape(-1, NUM_LABEL_COLUMNS), shared.dtype)
-        heads = [self.categorical[name] for name, _, _ in CATEGORICAL_HEADS]
-        full = self.cond_dims[-1]
-        w1 = torch.cat([F.pad(h[0].weight, (0, full - width)) for h, width in zip(heads, self.cond_dims, strict=True)])
-        z = F.gelu(F.linear(torch.cat([shared, cond], dim=-1), w1, torch.cat([h[0].bias for h in heads])))
-        out = F.linear(z, torch.block_diag(*[h[2].weight for h in heads]), torch.cat([h[2].bias for h in heads]))
+        hl, ol = self.hidden_layer, self.output_layer
+        z = F.gelu(F.linear(torch.cat([shared, cond], dim=-1), hl.weight * self._hidden_mask, hl.bias))
+        out = F.linear(z, ol.weight * self._output_mask, ol.bias)
         logits = {"buttons": first[:, :NUM_BUTTONS].reshape(*lead, NUM_BUTTONS)}
-        start = 0
-        for name, _, classes in CATEGORICAL_HEADS:
-            logits[name] = out[:, start : start + classes].reshape(*lead, classes)
-            start += classes
+        for (name, _, classes), (_, out_rows, _) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
+            logits[name] = out[:, out_rows].reshape(*lead, classes)
         return logits
 
     def _teacher_condition(self, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -108,10 +128,10 @@ class ControllerHeads(nn.Module):
         """
         flat = labels.reshape(-1, NUM_LABEL_COLUMNS).cpu()
         pressed = flat[:, :NUM_BUTTONS].double().mean(0).clamp(1e-4, 1 - 1e-4)
-        self.buttons.bias.copy_(torch.log(pressed / (1 - pressed)))
-        for name, col, classes in CATEGORICAL_HEADS:
+        self.first.bias[:NUM_BUTTONS] = torch.log(pressed / (1 - pressed))
+        for (_, col, classes), (_, out_rows, _) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
             freq = torch.bincount(flat[:, col], minlength=classes)[:classes].double() / max(flat.shape[0], 1)
-            self.categorical[name][2].bias.copy_(freq.clamp_min(1e-4).log())
+            self.output_layer.bias[out_rows] = freq.clamp_min(1e-4).log()
 
     @torch.no_grad()
     def sample(
@@ -123,21 +143,22 @@ class ControllerHeads(nn.Module):
         conditioned on the values already chosen. Otherwise draws from each head.
         """
         lead = hidden.shape[:-1]
-        flat = hidden.reshape(-1, hidden.shape[-1])
-        shared = F.gelu(self.trunk(flat))
-        H = shared.shape[-1]
+        first = self.first(hidden.reshape(-1, hidden.shape[-1]))
+        H = self.head_hidden
         # One input buffer [shared | cond] filled head by head (cheaper than cat + one_hot at batch 1).
-        inp = flat.new_zeros(flat.shape[0], H + self.cond_dims[-1])
-        inp[:, :H] = shared
-        p_buttons = torch.sigmoid(self.buttons(flat))
+        inp = first.new_zeros(first.shape[0], H + self.cond_dims[-1])
+        inp[:, :H] = F.gelu(first[:, NUM_BUTTONS:])
+        p_buttons = torch.sigmoid(first[:, :NUM_BUTTONS])
         if deterministic:
             buttons = (p_buttons > 0.5).long()
         else:
             buttons = torch.bernoulli(p_buttons, generator=generator).long()
         inp[:, H : H + NUM_BUTTONS] = buttons
         action = [buttons]
-        for (name, _, classes), width in zip(CATEGORICAL_HEADS, self.cond_dims, strict=True):
-            logits = self.categorical[name](inp[:, : H + width])
+        hl, ol = self.hidden_layer, self.output_layer
+        for (name, _, classes), (rows, out_rows, width) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
+            z = F.gelu(F.linear(inp[:, : H + width], hl.weight[rows, : H + width], hl.bias[rows]))
+            logits = F.linear(z, ol.weight[out_rows, rows], ol.bias[out_rows])
             if deterministic:
                 value = logits.argmax(-1, keepdim=True)
             else:
