@@ -8,6 +8,8 @@ the CPU: a run the user meant for the GPU should not quietly take 50x longer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from exphil_assets.errors import UserError
@@ -46,3 +48,21 @@ def resolve_device(name: str = "auto", option: str = "--device") -> torch.device
 
 
 __all__ = ["DEVICE_NAMES", "check_device_name", "resolve_device"]
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """CPU float math treats denormals as zero inside the block (torch's default, off, after it).
+
+    Adam's running means for gradients that stop coming (ids no longer seen, masked
+    weights) decay through the denormal range, which x86 CPUs compute about 100x
+    slowly: without this the 512x512 MLP step slowed by 15% over 1,000 steps.
+    torch has no getter for the setting, so the block restores the default.
+    """
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from exphil_assets.device import check_device_name, resolve_device
+from exphil_assets.device import check_device_name, flush_denormals, resolve_device
 from exphil_assets.errors import UserError
 from exphil_assets.rl.actor_critic import ActorCritic, action_kl, hidden_with_resets, select_state
 from exphil_assets.rl.env import VecEnv, parse_opponent
@@ -325,7 +325,7 @@ def train_ppo(
         check_dolphin_options(dolphin_options(cfg))
     from exphil_assets.rl.rollout import torch_threads
 
-    with torch_threads(cfg.torch_threads):
+    with torch_threads(cfg.torch_threads), flush_denormals():
         return _train(cfg, Path(pretrained_path), Path(models_dir), progress, device)
 
 

@@ -38,7 +38,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from exphil_assets.device import resolve_device
+from exphil_assets.device import flush_denormals, resolve_device
 from exphil_assets.errors import UserError
 from exphil_assets.paths import resolve_data_root, resolve_models_dir
 from exphil_assets.training import checkpoints as ckpt
@@ -213,7 +213,8 @@ def train(
         torch.set_num_threads(cfg.threads)
     dist = DistContext.from_env(resolve_device(cfg.device))  # under torchrun: this rank's GPU
     try:
-        return _Run(cfg, data_root, progress, on_epoch, data, dist).run()
+        with flush_denormals():
+            return _Run(cfg, data_root, progress, on_epoch, data, dist).run()
     finally:
         dist.close()
 
