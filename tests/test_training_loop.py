@@ -21,6 +21,7 @@ from exphil_assets.training import loop
 from exphil_assets.training.checkpoints import load_checkpoint, load_policy
 from exphil_assets.training.config import resolve_config
 from exphil_assets.training.data import synthetic_training_data
+from exphil_assets.training.flat_params import FlatParameters
 from exphil_assets.training.loop import NonFiniteLoss, TrainingInterrupted, train
 
 # Everything that can break exactness is on: dropout, augmentation, EMA, warmup + cosine, accumulation.
@@ -61,14 +62,13 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
 def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
     # Adam hides a wrongly scaled gradient, so compare the gradients themselves, then the weights.
     grads: dict[str, list[list[torch.Tensor]]] = {}
-    real_clip = torch.nn.utils.clip_grad_norm_
+    real_clip = FlatParameters.clip_grad_norm_
 
-    def recording_clip(params, max_norm, *args, **kwargs):
-        params = list(params)
-        grads.setdefault(run, []).append([p.grad.clone() for p in params])
-        return real_clip(params, max_norm, *args, **kwargs)
+    def recording_clip(self, max_norm):
+        grads.setdefault(run, []).append([p.grad.clone() for p in self.params])
+        return real_clip(self, max_norm)
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+    monkeypatch.setattr(FlatParameters, "clip_grad_norm_", recording_clip)
     data = _data(frames=512, val_frames=0)
     common = dict(hidden="16,16", epochs=1, precision="f32", dropout=0.0, lr=1e-2, seed=1)
     run = "big"
@@ -87,14 +87,13 @@ def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
 def test_passes_of_at_most_24_frames_give_the_update_of_one_pass(tmp_path, monkeypatch):
     # Micro-batches of 8 windows x 8 frames cut into passes of 3, 3 and 2 windows; augmentation on.
     grads: dict[str, list[list[torch.Tensor]]] = {}
-    real_clip = torch.nn.utils.clip_grad_norm_
+    real_clip = FlatParameters.clip_grad_norm_
 
-    def recording_clip(params, max_norm, *args, **kwargs):
-        params = list(params)
-        grads.setdefault(run, []).append([p.grad.clone() for p in params])
-        return real_clip(params, max_norm, *args, **kwargs)
+    def recording_clip(self, max_norm):
+        grads.setdefault(run, []).append([p.grad.clone() for p in self.params])
+        return real_clip(self, max_norm)
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+    monkeypatch.setattr(FlatParameters, "clip_grad_norm_", recording_clip)
     pass_sizes: dict[str, set[tuple[int, ...]]] = {}
     real_split = loop.split_into_passes
 

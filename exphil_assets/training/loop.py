@@ -55,6 +55,7 @@ from exphil_assets.training.data import TrainingData, load_training_data
 from exphil_assets.training.distributed import DistContext
 from exphil_assets.training.early_stopping import EarlyStopping
 from exphil_assets.training.ema import WeightEMA
+from exphil_assets.training.flat_params import FlatParameters
 from exphil_assets.training.loss import HEADS, imitation_loss
 from exphil_assets.training.metrics import MetricAccumulator
 from exphil_assets.training.schedules import make_schedule, set_lr
@@ -250,11 +251,11 @@ class _Run:
         self.model = Policy(self.policy_config).to(self.device)
         self.model.heads.init_output_bias_(self.data.train.labels)  # resume overwrites it
         self.params = sum(p.numel() for p in self.model.parameters())
+        # One buffer for all weights and one for their gradients: clipping and AdamW are whole-buffer ops.
+        self.flat = FlatParameters(self.model)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if dist.enabled else None
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
+        self.optimizer = torch.optim.AdamW([self.flat.param], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.steps_per_epoch = steps_per_epoch(
             self.data.train.num_samples, cfg.batch_size, cfg.accumulation_steps, dist.world_size
         )
@@ -367,7 +368,6 @@ class _Run:
             total=sum(len(b) for b in plan) * data.length, initial=done, unit="frame", unit_scale=True,
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False, dynamic_ncols=True,
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else math.inf
         for first in range(self.batch_in_epoch, len(plan), accum):
             group = plan[first : first + accum]
@@ -393,7 +393,7 @@ class _Run:
                         (losses.total * (dist.world_size / step_frames)).backward()
                     metrics.update(logits, part["labels"], losses)
                     step_loss += losses.total.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+            grad_norm = self.flat.clip_grad_norm_(max_norm)
             if not (torch.isfinite(grad_norm) and torch.isfinite(step_loss)):
                 bar.close()
                 raise NonFiniteLoss(
@@ -404,7 +404,7 @@ class _Run:
                 )
             lr = set_lr(self.optimizer, cfg.lr, self.schedule, self.step)
             self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            self.flat.zero_grad()
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.model)
