@@ -36,7 +36,8 @@ class Dropout(nn.Module):
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
         keep = bits.view(torch.int16)[:n].view(x.shape) >= self._threshold
-        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        scale = torch.full((), 1.0 / (1.0 - self.p), dtype=x.dtype)
+        return x * (keep * scale)  # bool x scalar tensor: the scaled mask in one pass
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -39,7 +39,10 @@ class StateEncoder(nn.Module):
         if self.embeddings:
             self._check_id_range(ids)
             table = torch.cat([emb.weight for emb in self.embeddings])
-            parts.append(F.embedding(ids + self._row_offsets, table).flatten(-2))
+            # index_select, not F.embedding: the same rows, and its backward (index_add_) is
+            # about 2x cheaper than embedding_dense_backward on the CPU.
+            rows = table.index_select(0, (ids + self._row_offsets).reshape(-1))
+            parts.append(rows.view(*ids.shape[:-1], -1))
         return F.gelu(self.proj(torch.cat(parts, dim=-1)))
 
     def _check_id_range(self, ids: torch.Tensor) -> None:

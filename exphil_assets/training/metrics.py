@@ -22,7 +22,15 @@ assert HEADS == ("buttons", *STICK_HEADS, "shoulder"), HEADS
 
 
 class MetricAccumulator:
-    """Running sums of loss, accuracy, per-button accuracy and top-3 stick accuracy."""
+    """Running sums of loss, accuracy, per-button accuracy and top-3 stick accuracy.
+
+    `update` only keeps (detached) references to the step's logits and labels; the
+    counting runs over many steps at once, every PENDING_FRAMES frames and before any
+    result is read. A training step then pays a few list appends instead of ~20 small
+    tensor ops (about 5% of a 512x512 MLP step on the CPU).
+    """
+
+    PENDING_FRAMES = 16384
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         # The sums live on the model's device, so updates never wait for a GPU-to-CPU copy.
@@ -31,27 +39,47 @@ class MetricAccumulator:
         self.correct = torch.zeros(len(HEADS), dtype=torch.float64, device=device)
         self.button_correct = torch.zeros(len(BUTTON_NAMES), dtype=torch.float64, device=device)
         self.top3 = torch.zeros(len(STICK_HEADS), dtype=torch.float64, device=device)
+        self._pending: list[tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]] = []
+        self._pending_frames = 0
 
     @torch.no_grad()
     def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, losses: LossSums) -> None:
-        # A handful of batched ops: this runs every step, where 40 small ops cost ~1% of an MLP step.
         frames = losses.frames
+        flat = {h: logits[h].detach().reshape(frames, -1) for h in HEADS}
+        self._pending.append((flat, labels.reshape(frames, -1), torch.stack([losses.heads[h].detach() for h in HEADS])))
+        self._pending_frames += frames
+        if self._pending_frames >= self.PENDING_FRAMES:
+            self._flush()
+
+    @torch.no_grad()
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_frames = self._pending, [], 0
+        if len(pending) == 1:
+            logits, labels, losses = pending[0][0], pending[0][1], pending[0][2][None]
+        else:
+            logits = {h: torch.cat([p[0][h] for p in pending]) for h in HEADS}
+            labels = torch.cat([p[1] for p in pending])
+            losses = torch.stack([p[2] for p in pending])
+        frames = labels.shape[0]
         self.frames += frames
-        self.loss += torch.stack([losses.heads[h].detach() for h in HEADS]).double()
-        labels = labels.reshape(frames, -1)
-        buttons_hit = (logits["buttons"].reshape(frames, -1) > 0) == (labels[:, BUTTON_COLUMNS] > 0)
+        self.loss += losses.double().sum(0)
+        buttons_hit = (logits["buttons"] > 0) == (labels[:, BUTTON_COLUMNS] > 0)
         per_button = buttons_hit.sum(0).double()
         self.button_correct += per_button
-        sticks = torch.stack([logits[h].reshape(frames, -1) for h in STICK_HEADS], dim=1)  # [N, 4, 17]
+        sticks = torch.stack([logits[h] for h in STICK_HEADS], dim=1)  # [N, 4, 17]
         stick_targets = labels[:, [CATEGORICAL_HEADS[h] for h in STICK_HEADS]]  # [N, 4]
         stick_correct = (sticks.argmax(-1) == stick_targets).sum(0)
         self.top3 += (sticks.topk(3, dim=-1).indices == stick_targets[..., None]).any(-1).sum(0).double()
-        shoulder = logits["shoulder"].reshape(frames, -1).argmax(-1) == labels[:, CATEGORICAL_HEADS["shoulder"]]
+        shoulder = logits["shoulder"].argmax(-1) == labels[:, CATEGORICAL_HEADS["shoulder"]]
         self.correct += torch.cat(
             [per_button.mean()[None], stick_correct.double(), shoulder.sum().double()[None]]
         )  # in HEADS order
 
     def merge_(self, other: MetricAccumulator) -> None:
+        self._flush()
+        other._flush()
         self.frames += other.frames
         self.loss += other.loss
         self.correct += other.correct
@@ -60,11 +88,13 @@ class MetricAccumulator:
 
     def as_tensor(self) -> torch.Tensor:
         """Flat float64 vector (for an all-reduce across DDP ranks)."""
+        self._flush()
         head = torch.tensor([float(self.frames)], dtype=torch.float64, device=self.loss.device)
         return torch.cat([head, self.loss, self.correct, self.button_correct, self.top3])
 
     def load_tensor_(self, flat: torch.Tensor) -> None:
         n, b, s = len(HEADS), len(BUTTON_NAMES), len(STICK_HEADS)
+        self._pending, self._pending_frames = [], 0
         flat = flat.to(self.loss.device)  # e.g. a checkpoint's CPU copy into a GPU run
         self.frames = int(flat[0].item())
         self.loss = flat[1 : 1 + n].clone()
@@ -74,6 +104,7 @@ class MetricAccumulator:
 
     def summary(self) -> dict[str, float]:
         """Mean loss per frame (total and per head) and accuracies, as plain floats."""
+        self._flush()
         if self.frames == 0:
             return {}
         f = float(self.frames)
