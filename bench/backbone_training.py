@@ -34,8 +34,12 @@ from exphil_assets.nets.registry import BACKBONES  # noqa: E402
 MEMORY_CONFIG = {"temporal": True, "backbone": "mamba", "hidden": "256", "num_layers": 2, "batch_size": 64,
                  "max_files": 10, "stride": 60, "epochs": 1, "precision": "f32"}  # fmt: skip
 BATCH_FRAMES = 64 * 60
-VAL_CONFIG = {"hidden": "128", "num_layers": 2, "window_size": 60, "stride": 30, "batch_size": 64, "epochs": 2,
-              "max_files": 16, "val_split": 0.25, "lr": 1e-3, "precision": "f32", "dropout": 0.0, "seed": 0}  # fmt: skip
+# Same optimiser budget for every backbone: each training frame once per epoch (stride = window) and
+# the same frames per optimiser step (8 windows of 60 = 480 MLP frames), so the backbones differ only
+# in what they see of the past. (With batch 64 for all, the MLP took 60x more steps per epoch.)
+VAL_CONFIG = {"hidden": "128", "num_layers": 2, "window_size": 60, "stride": 60, "epochs": 10, "max_files": 16,
+              "val_split": 0.25, "lr": 3e-3, "precision": "f32", "dropout": 0.0, "seed": 0}  # fmt: skip
+VAL_WINDOWS_PER_STEP = 8
 
 
 def train_once(data_root: Path, models: Path, options: dict) -> dict:
@@ -83,10 +87,13 @@ def bench_memory(data_root: Path, models: Path) -> dict:
 def bench_val_loss(data_root: Path, models: Path) -> dict:
     losses = {}
     for backbone in BACKBONES:
-        options = {**VAL_CONFIG, "backbone": backbone, "temporal": backbone != "mlp"}
+        temporal = backbone != "mlp"
+        batch = VAL_WINDOWS_PER_STEP if temporal else VAL_WINDOWS_PER_STEP * VAL_CONFIG["window_size"]
+        options = {**VAL_CONFIG, "backbone": backbone, "temporal": temporal, "batch_size": batch}
         out = train_once(data_root, models, options)
         result = out["result"]
-        losses[backbone] = {"val_loss": round(result.final_val_loss, 4), "epochs": result.epochs_run,
+        losses[backbone] = {"val_loss": round(result.final_val_loss, 4), "best_val_loss": round(result.best_val_loss, 4),
+                            "epochs": result.epochs_run, "steps": result.steps,
                             "train_frames": int(out["frames"]), "seconds": round(out["seconds"], 1)}  # fmt: skip
     best_temporal = min(v["val_loss"] for k, v in losses.items() if k != "mlp")
     return {"bench": "backbone_val_loss", "config": VAL_CONFIG, "backbones": losses,

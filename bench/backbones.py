@@ -7,7 +7,9 @@ same 64 x 60 frames, one at a time). Step: batch 1 under inference_mode,
 median and p99 over --steps frames, for the backbone step alone and for the
 full Policy.act (encoder, backbone, autoregressive sampling), on one thread
 (--step-threads): at batch 1 a second thread only adds synchronisation, and on
-a busy machine it multiplies the latency.
+a busy machine it multiplies the latency. Python's garbage collector is paused
+while frames are timed, as a real-time play loop would do (`gc.disable()`, then
+`gc.collect()` between games).
 
 Besides wall-clock frames/s, each training line reports cpu_s_per_step (process
 CPU time, all threads): on a shared machine wall time includes waiting for the
@@ -22,6 +24,7 @@ contended core made the Mamba scan up to 10x slower in wall time.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -98,10 +101,17 @@ def step_latency_ms(cfg: PolicyConfig, steps: int, threads: int) -> dict[str, fl
                 state, _ = fn(state, t)
             state = policy.init_state(1)
             times = []
-            for t in range(steps):
-                start = time.perf_counter()
-                state, _ = fn(state, t)
-                times.append(time.perf_counter() - start)
+            # As in a 60 fps play loop: Python's cyclic GC is paused while frames are timed
+            # (a collection costs up to a few ms and has nothing to do with the network).
+            gc.collect()
+            gc.disable()
+            try:
+                for t in range(steps):
+                    start = time.perf_counter()
+                    state, _ = fn(state, t)
+                    times.append(time.perf_counter() - start)
+            finally:
+                gc.enable()
             times.sort()
             out[f"{label}_ms_median"] = round(1e3 * statistics.median(times), 4)
             out[f"{label}_ms_p99"] = round(1e3 * times[int(0.99 * (len(times) - 1))], 4)

@@ -8,10 +8,12 @@ time fits in one frame (1000 / 60 ms).
 Steps run on ONE intra-op thread (restored afterwards): batch-1 tensors gain
 nothing from more, and on a busy CPU extra threads cost milliseconds of
 synchronisation per operator, which would measure the machine, not the model.
+Python's garbage collector is paused while frames are timed, as in a play loop.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -66,6 +68,10 @@ def measure_step_latency(
     was_training = policy.training
     policy.eval()
     times = np.empty(steps, dtype=np.float64)
+    # A real-time play loop pauses Python's cyclic GC between games' collections; a
+    # collection inside a timed frame (up to a few ms) would be charged to the network.
+    gc.collect()
+    gc.disable()
     try:
         with torch.inference_mode(), torch_threads(STEP_THREADS):
             threads = torch.get_num_threads()
@@ -82,6 +88,7 @@ def measure_step_latency(
                 if i >= warmup:
                     times[i - warmup] = elapsed * 1000.0
     finally:
+        gc.enable()
         policy.train(was_training)
     p99 = float(np.percentile(times, 99))
     return LatencyResult(

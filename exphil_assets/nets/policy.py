@@ -6,6 +6,8 @@ rebuilds its network: `Policy(PolicyConfig.from_dict(d))`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -45,7 +47,8 @@ class Policy(nn.Module):
 
     def step(self, state: tuple, floats: torch.Tensor, ids: torch.Tensor) -> tuple[tuple, torch.Tensor]:
         """One frame: floats [B,F], ids [B,K] -> (state, hidden [B,H])."""
-        return self.backbone.step(state, self.encoder(floats, ids))
+        with small_batch_kernels(floats):
+            return self.backbone.step(state, self.encoder(floats, ids))
 
     @torch.no_grad()
     def act(
@@ -57,8 +60,9 @@ class Policy(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[tuple, torch.Tensor]:
         """One frame of play: (state, action int64 [B,13] in the label layout)."""
-        state, hidden = self.step(state, floats, ids)
-        return state, self.heads.sample(hidden, deterministic, generator)
+        with small_batch_kernels(floats):
+            state, hidden = self.step(state, floats, ids)
+            return state, self.heads.sample(hidden, deterministic, generator)
 
     def reset_state(self, state: tuple, done: torch.Tensor) -> tuple:
         """Fresh state for the batch rows where done [B] is True (e.g. a game ended), the old one elsewhere."""
@@ -68,6 +72,29 @@ class Policy(nn.Module):
             mask = done.view(1, -1, *([1] * (old.dim() - 2)))
             out.append(torch.where(mask, new, old))
         return tuple(out)
+
+
+SMALL_BATCH = 16  # frames per call at or below which play-time steps skip oneDNN's elementwise kernels
+
+
+@contextlib.contextmanager
+def small_batch_kernels(floats: torch.Tensor) -> Iterator[None]:
+    """Inside: torch's own CPU kernels instead of oneDNN's, for a batch of a few frames.
+
+    torch runs exact GELU on the CPU through oneDNN, whose per-call set-up costs ~6 us
+    (the native kernel: ~1.4 us at batch 1, with the same values). A play step calls
+    GELU up to ten times, so at batch 1 that set-up was a sixth of a step. Large batches
+    keep oneDNN, which is faster there. Nothing else in a step uses oneDNN (fp32
+    matmuls go to the BLAS).
+    """
+    if floats.device.type != "cpu" or floats.shape[0] > SMALL_BATCH or not torch.backends.mkldnn.enabled:
+        yield
+        return
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = True
 
 
 @dataclass
