@@ -59,16 +59,22 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert torch.equal(a[key], b[key]), key
 
 
-def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
-    # Adam hides a wrongly scaled gradient, so compare the gradients themselves, then the weights.
+def _record_step_gradients(monkeypatch, run_name) -> dict[str, list[list[torch.Tensor]]]:
+    """Every optimiser step's per-parameter gradients (before clipping), listed under run_name()."""
     grads: dict[str, list[list[torch.Tensor]]] = {}
     real_clip = FlatParameters.clip_grad_norm_
 
     def recording_clip(self, max_norm):
-        grads.setdefault(run, []).append([p.grad.clone() for p in self.params])
+        grads.setdefault(run_name(), []).append([p.grad.clone() for p in self.params])
         return real_clip(self, max_norm)
 
     monkeypatch.setattr(FlatParameters, "clip_grad_norm_", recording_clip)
+    return grads
+
+
+def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
+    # Adam hides a wrongly scaled gradient, so compare the gradients themselves, then the weights.
+    grads = _record_step_gradients(monkeypatch, lambda: run)
     data = _data(frames=512, val_frames=0)
     common = dict(hidden="16,16", epochs=1, precision="f32", dropout=0.0, lr=1e-2, seed=1)
     run = "big"
@@ -86,14 +92,7 @@ def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
 
 def test_passes_of_at_most_24_frames_give_the_update_of_one_pass(tmp_path, monkeypatch):
     # Micro-batches of 8 windows x 8 frames cut into passes of 3, 3 and 2 windows; augmentation on.
-    grads: dict[str, list[list[torch.Tensor]]] = {}
-    real_clip = FlatParameters.clip_grad_norm_
-
-    def recording_clip(self, max_norm):
-        grads.setdefault(run, []).append([p.grad.clone() for p in self.params])
-        return real_clip(self, max_norm)
-
-    monkeypatch.setattr(FlatParameters, "clip_grad_norm_", recording_clip)
+    grads = _record_step_gradients(monkeypatch, lambda: run)
     pass_sizes: dict[str, set[tuple[int, ...]]] = {}
     real_split = loop.split_into_passes
 
