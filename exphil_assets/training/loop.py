@@ -369,7 +369,8 @@ class _Run:
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False, dynamic_ncols=True,
         )
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else math.inf
-        for first in range(self.batch_in_epoch, len(plan), accum):
+        resume_at = self.batch_in_epoch
+        for first in range(resume_at, len(plan), accum):
             group = plan[first : first + accum]
             step_frames = sum(len(b) for b in group) * data.length
             step_loss = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -404,6 +405,8 @@ class _Run:
                 )
             lr = set_lr(self.optimizer, cfg.lr, self.schedule, self.step)
             self.optimizer.step()
+            if first == resume_at:
+                self.flat.check_views()  # once per epoch: a replaced .grad would silently stop training
             self.flat.zero_grad()
             self.step += 1
             if self.ema is not None:
