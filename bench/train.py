@@ -7,7 +7,7 @@ imports; it is the median of --epochs epochs, because a shared 2-core VM swings 
 15%. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
 fresh data root: ingest, dataset build, training and the written policy.
 
-    python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32]
+    python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32 [--ceilings]]
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ def main() -> int:
     parser.add_argument("--replays", type=Path, default=REPO.parent / "shared" / "replays")
     parser.add_argument("--only", action="append", help="config names to run (default: all)")
     parser.add_argument("--no-quick", action="store_true", help="skip the quick-preset wall-time run")
+    parser.add_argument("--ceilings", action="store_true",
+                        help="with --only: also time the policy step alone and a bare MLP (the machine's state now)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own, 2 here)")
     parser.add_argument("--max-files", type=int, help="train on the first N learner replays only")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per config; frames/s is the median epoch's")
@@ -155,7 +157,7 @@ def main() -> int:
             if args.only and name not in args.only:
                 continue
             print(json.dumps(bench_config(name, options, data_root, work / "models", args.epochs)), flush=True)
-        if not args.only:
+        if not args.only or args.ceilings:
             for line in bench_model_only(data_root, work / "models"):
                 print(json.dumps(line), flush=True)
         if not args.no_quick and not args.only:
