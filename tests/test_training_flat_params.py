@@ -25,6 +25,7 @@ def _train(model: nn.Module, steps: int, flat: bool, max_norm: float) -> dict[st
         x = torch.randn(16, 6, generator=g) * 10  # large inputs: the gradient gets clipped
         model(x).square().mean().backward()
         if flat:
+            fp.gather_grads()
             fp.clip_grad_norm_(max_norm)
             opt.step()
             fp.zero_grad()
@@ -45,27 +46,34 @@ def test_flat_training_matches_per_tensor_adamw_and_clipping(max_norm):
         assert not torch.equal(flat[key], _model().state_dict()[key])  # it trained
 
 
-def test_parameters_and_gradients_are_views_of_the_buffers():
+def test_parameters_are_views_of_the_buffer_and_gradients_are_gathered():
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fp = FlatParameters(model)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key])  # same values, new storage
-    model(torch.randn(4, 6)).sum().backward()
     fp.check_views()
+    model(torch.randn(4, 6)).sum().backward()
+    model(torch.randn(4, 6)).sum().backward()  # a second pass accumulates, as with accumulation steps
+    fp.gather_grads()
     assert float(fp.grad.abs().sum()) > 0
     assert torch.equal(fp.grad, torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
     fp.zero_grad()
-    assert float(fp.grad.abs().sum()) == 0
+    assert all(p.grad is None for p in model.parameters())
+    # A parameter that gets no gradient (unused this step) gathers as zeros.
+    model[2](torch.randn(4, 8)).sum().backward()
+    grad = fp.gather_grads()
+    first_layer = model[0].weight.numel() + model[0].bias.numel()
+    assert float(grad[:first_layer].abs().sum()) == 0 and float(grad[first_layer:].abs().sum()) > 0
     # Loading a state dict copies into the views, so the optimiser still sees the weights.
     model.load_state_dict(before)
     fp.check_views()
     assert torch.equal(fp.param.detach(), torch.cat([v.reshape(-1) for v in before.values()]))
 
 
-def test_a_replaced_gradient_is_detected():
+def test_replaced_weights_are_detected():
     model = _model()
     fp = FlatParameters(model)
-    model[0].weight.grad = None
+    model[0].weight.data = torch.zeros(8, 6)
     with pytest.raises(RuntimeError, match="left the flat buffer"):
         fp.check_views()

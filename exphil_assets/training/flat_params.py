@@ -1,4 +1,4 @@
-"""A model's trainable parameters, and their gradients, as views into one buffer each.
+"""A model's trainable parameters as views into one buffer, and their gradients gathered into another.
 
 Gradient clipping and AdamW then run as a handful of whole-buffer ops instead of a
 loop over every tensor: on the CPU, torch's foreach kernels fall back to one small
@@ -6,8 +6,10 @@ parallel region per tensor, and for the 512x512 MLP policy clipping plus the
 optimiser step cost as much as its largest layer's backward pass.
 
 The model keeps its parameters (same names, shapes and state_dict); only their
-storage moves. Gradients are never set to None: autograd accumulates into the
-views in place, and `zero_grad()` clears the buffer with one fill.
+storage moves. Backward passes fill each parameter's own `.grad` as usual (autograd
+hands over the buffer it computed, no copy); `gather_grads()` copies them into the
+flat gradient in one op before clipping, and `zero_grad()` drops them. That moves
+half the bytes of zeroing a flat gradient and accumulating every tensor into it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 
 
 class FlatParameters:
-    """The trainable parameters of `model`, re-homed into `self.param` (data) and `self.param.grad`."""
+    """The trainable parameters of `model`, re-homed into `self.param`, with a flat gradient `self.grad`."""
 
     def __init__(self, model: nn.Module) -> None:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -30,29 +32,37 @@ class FlatParameters:
             raise ValueError(f"FlatParameters: parameters must share one dtype and device, got {sorted(map(str, dtypes))}")
         total = sum(p.numel() for p in params)
         data = torch.empty(total, dtype=params[0].dtype, device=params[0].device)
-        grad = torch.zeros_like(data)
         offset = 0
         for p in params:
             n = p.numel()
             data[offset : offset + n].copy_(p.detach().reshape(-1))
             p.data = data[offset : offset + n].view_as(p)
-            p.grad = grad[offset : offset + n].view_as(p)
+            p.grad = None
             offset += n
         self.params = params
         # The optimiser's one parameter: a leaf that shares the storage of every model parameter.
         self.param = nn.Parameter(data)
-        self.param.grad = grad
+        self.param.grad = torch.zeros_like(data)
 
     @property
     def grad(self) -> torch.Tensor:
         return self.param.grad
 
+    @torch.no_grad()
+    def gather_grads(self) -> torch.Tensor:
+        """Copy every parameter's .grad into the flat gradient (zeros for a parameter that got none)."""
+        parts = [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in self.params]
+        torch.cat(parts, out=self.param.grad)
+        return self.param.grad
+
     def zero_grad(self) -> None:
-        self.param.grad.zero_()
+        """Drop the parameters' gradients: the next backward hands over fresh buffers."""
+        for p in self.params:
+            p.grad = None
 
     @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Scale the gradient to norm <= max_norm (as torch.nn.utils.clip_grad_norm_); returns the norm before."""
+        """Scale the flat gradient to norm <= max_norm (as torch.nn.utils.clip_grad_norm_); returns the norm before."""
         norm = torch.linalg.vector_norm(self.grad)
         # Only a gradient that is too long is touched: the multiply is a full pass over the buffer.
         if math.isfinite(max_norm) and float(norm) > max_norm:
@@ -60,9 +70,8 @@ class FlatParameters:
         return norm
 
     def check_views(self) -> None:
-        """Raise if something replaced a parameter's data or gradient (the optimiser would no longer see it)."""
+        """Raise if something replaced a parameter's data (the optimiser would no longer update it)."""
         base = self.param.untyped_storage().data_ptr()
-        gbase = self.grad.untyped_storage().data_ptr()
         for p in self.params:
-            if p.untyped_storage().data_ptr() != base or p.grad is None or p.grad.untyped_storage().data_ptr() != gbase:
-                raise RuntimeError("FlatParameters: a parameter or its gradient left the flat buffer")
+            if p.untyped_storage().data_ptr() != base:
+                raise RuntimeError("FlatParameters: a parameter's data left the flat buffer")

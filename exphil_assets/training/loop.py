@@ -251,7 +251,7 @@ class _Run:
         self.model = Policy(self.policy_config).to(self.device)
         self.model.heads.init_output_bias_(self.data.train.labels)  # resume overwrites it
         self.params = sum(p.numel() for p in self.model.parameters())
-        # One buffer for all weights and one for their gradients: clipping and AdamW are whole-buffer ops.
+        # All weights in one buffer, gradients gathered into another: clipping and AdamW are whole-buffer ops.
         self.flat = FlatParameters(self.model)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if dist.enabled else None
@@ -394,6 +394,7 @@ class _Run:
                         (losses.total * (dist.world_size / step_frames)).backward()
                     metrics.update(logits, part["labels"], losses)
                     step_loss += losses.total.detach()
+            self.flat.gather_grads()
             grad_norm = self.flat.clip_grad_norm_(max_norm)
             if not (torch.isfinite(grad_norm) and torch.isfinite(step_loss)):
                 bar.close()
@@ -406,7 +407,7 @@ class _Run:
             lr = set_lr(self.optimizer, cfg.lr, self.schedule, self.step)
             self.optimizer.step()
             if first == resume_at:
-                self.flat.check_views()  # once per epoch: a replaced .grad would silently stop training
+                self.flat.check_views()  # once per epoch: replaced weights would silently stop training
             self.flat.zero_grad()
             self.step += 1
             if self.ema is not None:
