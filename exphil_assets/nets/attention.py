@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from exphil_assets.nets.dropout import Dropout
+from exphil_assets.nets.linear import Linear
 
 AttentionState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # keys, values [.., B, heads, W, hd]; filled [.., B]
 
@@ -38,8 +39,8 @@ class SlidingWindowSelfAttention(nn.Module):
         if window_size < 1:
             raise ValueError(f"attention: window_size must be >= 1, got {window_size}")
         self.num_heads, self.head_dim, self.window = num_heads, d_model // num_heads, window_size
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
+        self.qkv = Linear(d_model, 3 * d_model)
+        self.proj = Linear(d_model, d_model)
         distance = torch.arange(window_size, dtype=torch.float32)
         self.rel_bias = nn.Parameter(-alibi_slopes(num_heads)[:, None] * distance)  # [heads, distance]
 
@@ -119,7 +120,7 @@ class TransformerBlock(nn.Module):
         self.ln_1 = nn.LayerNorm(d_model)
         self.attn = SlidingWindowSelfAttention(d_model, num_heads, window_size)
         self.ln_2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+        self.mlp = nn.Sequential(Linear(d_model, 4 * d_model), nn.GELU(), Linear(4 * d_model, d_model))
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, state: AttentionState | None = None) -> tuple[torch.Tensor, AttentionState]:
@@ -202,7 +203,7 @@ class SlidingWindowBackbone(nn.Module):
     ):
         super().__init__()
         _refuse_truncate_bptt("sliding_window", truncate_bptt)
-        self.input_proj = nn.Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
+        self.input_proj = Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
         self.stack = AttentionStack(d_model, num_layers, num_heads, window_size, dropout)
         self.out_dim = d_model
 

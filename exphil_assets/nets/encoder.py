@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.linear import Linear
+
 
 class StateEncoder(nn.Module):
     """floats [..., F] float32 and ids [..., K] int64 -> [..., out_dim]."""
@@ -20,7 +22,7 @@ class StateEncoder(nn.Module):
         self.float_dim = float_dim
         self.id_vocab_sizes = tuple(int(v) for v in id_vocab_sizes)
         self.embeddings = nn.ModuleList(nn.Embedding(v, id_embed_dim) for v in self.id_vocab_sizes)
-        self.proj = nn.Linear(float_dim + id_embed_dim * len(self.id_vocab_sizes), out_dim)
+        self.proj = Linear(float_dim + id_embed_dim * len(self.id_vocab_sizes), out_dim)
         self.out_dim = out_dim
         self.register_buffer("_vocab", torch.tensor(self.id_vocab_sizes, dtype=torch.long), persistent=False)
         # row of each column's table in the tables stacked end to end: one lookup serves all columns

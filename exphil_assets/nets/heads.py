@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.linear import Linear, linear
+
 NUM_BUTTONS = 8  # A, B, X, Y, Z, L, R, D-up
 STICK_BUCKETS = 17  # per stick axis; bucket 8 is neutral
 SHOULDER_BUCKETS = 5
@@ -63,9 +65,9 @@ class ControllerHeads(nn.Module):
         self.cond_dims = _cond_dims()
         full_cond = self.cond_dims[-1]
         heads = len(CATEGORICAL_HEADS)
-        self.first = nn.Linear(hidden_size, NUM_BUTTONS + head_hidden)
-        self.hidden_layer = nn.Linear(head_hidden + full_cond, heads * head_hidden)
-        self.output_layer = nn.Linear(heads * head_hidden, sum(classes for _, _, classes in CATEGORICAL_HEADS))
+        self.first = Linear(hidden_size, NUM_BUTTONS + head_hidden)
+        self.hidden_layer = Linear(head_hidden + full_cond, heads * head_hidden)
+        self.output_layer = Linear(heads * head_hidden, sum(classes for _, _, classes in CATEGORICAL_HEADS))
         self.blocks = self._blocks()
         hidden_mask = torch.zeros_like(self.hidden_layer.weight)
         output_mask = torch.zeros_like(self.output_layer.weight)
@@ -104,8 +106,8 @@ class ControllerHeads(nn.Module):
         shared = F.gelu(first[:, NUM_BUTTONS:])
         cond = self._teacher_condition(labels.reshape(-1, NUM_LABEL_COLUMNS), shared.dtype)
         hl, ol = self.hidden_layer, self.output_layer
-        z = F.gelu(F.linear(torch.cat([shared, cond], dim=-1), hl.weight * self._hidden_mask, hl.bias))
-        out = F.linear(z, ol.weight * self._output_mask, ol.bias)
+        z = F.gelu(linear(torch.cat([shared, cond], dim=-1), hl.weight * self._hidden_mask, hl.bias))
+        out = linear(z, ol.weight * self._output_mask, ol.bias)
         logits = {"buttons": first[:, :NUM_BUTTONS].reshape(*lead, NUM_BUTTONS)}
         for (name, _, classes), (_, out_rows, _) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
             logits[name] = out[:, out_rows].reshape(*lead, classes)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from exphil_assets.nets.dropout import Dropout
+from exphil_assets.nets.linear import Linear
 from exphil_assets.nets.selective_scan import selective_scan
 
 DT_MIN, DT_MAX, DT_FLOOR = 1e-3, 1e-1, 1e-4  # initial step sizes, as in mamba-ssm
@@ -53,11 +54,11 @@ class MambaMixer(nn.Module):
         inner = expand_factor * d_model
         self.inner, self.state_size, self.conv_size = inner, state_size, conv_size
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
-        self.in_proj = nn.Linear(d_model, 2 * inner, bias=False)
+        self.in_proj = Linear(d_model, 2 * inner, bias=False)
         self.conv1d = nn.Conv1d(inner, inner, conv_size, groups=inner, padding=conv_size - 1)
-        self.x_proj = nn.Linear(inner, self.dt_rank + 2 * state_size, bias=False)
-        self.dt_proj = nn.Linear(self.dt_rank, inner)
-        self.out_proj = nn.Linear(inner, d_model, bias=False)
+        self.x_proj = Linear(inner, self.dt_rank + 2 * state_size, bias=False)
+        self.dt_proj = Linear(self.dt_rank, inner)
+        self.out_proj = Linear(inner, d_model, bias=False)
         self.A_log = nn.Parameter(torch.log(torch.arange(1, state_size + 1, dtype=torch.float32)).repeat(inner, 1))
         self.D = nn.Parameter(torch.ones(inner))
         self._init_dt()
@@ -160,7 +161,7 @@ class MambaBackbone(nn.Module):
             raise ValueError(f"mamba backbone: conv_size must be >= 2, got {conv_size}")
         if truncate_bptt is not None and truncate_bptt < 1:
             raise ValueError(f"mamba backbone: truncate_bptt must be >= 1 or None, got {truncate_bptt}")
-        self.input_proj = nn.Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
+        self.input_proj = Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
         self.layers = nn.ModuleList(
             ResidualBlock(d_model, state_size, expand_factor, conv_size, dt_rank, dropout) for _ in range(num_layers)
         )

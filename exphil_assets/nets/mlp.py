@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from exphil_assets.nets.dropout import Dropout
+from exphil_assets.nets.linear import Linear
 
 
 class MLPBackbone(nn.Module):
@@ -21,7 +22,7 @@ class MLPBackbone(nn.Module):
         layers: list[nn.Module] = [Dropout(dropout)]
         width = input_dim
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.GELU(), Dropout(dropout)]
+            layers += [Linear(width, size), nn.GELU(), Dropout(dropout)]
             width = size
         self.net = nn.Sequential(*layers)
         self.out_dim = width

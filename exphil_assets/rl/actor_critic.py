@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from exphil_assets.nets.heads import CATEGORICAL_HEADS, action_entropy, action_log_prob
+from exphil_assets.nets.linear import Linear
 from exphil_assets.nets.policy import Policy
 
 State = tuple[torch.Tensor, ...]  # backbone state: tensors with the batch on dim 1 (empty for the MLP)
@@ -81,7 +82,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.policy = policy
         self.value_head = nn.Sequential(
-            nn.Linear(policy.hidden_size, value_hidden), nn.Tanh(), nn.Linear(value_hidden, 1)
+            Linear(policy.hidden_size, value_hidden), nn.Tanh(), Linear(value_hidden, 1)
         )
         # V = 0 at the start: the critic learns the scale; the actor is untouched by the init.
         nn.init.zeros_(self.value_head[-1].weight)
