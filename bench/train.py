@@ -5,7 +5,9 @@ forward through all six heads, loss, backward, clipping, AdamW, metrics), measur
 by the loop itself on the shared replays, after a warm-up run that pays one-time
 imports; it is the median of --epochs epochs, because a shared 2-core VM swings by
 15%. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
-fresh data root: ingest, dataset build, training and the written policy.
+fresh data root: ingest, dataset build, training and the written policy. With the
+ceilings (all configs, or --ceilings), a last line puts the MLP loop against the bare
+MLP timed in the same run, and scales that ratio to the issue's 58k bare-MLP machine.
 
     python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32 [--ceilings]]
 """
@@ -110,6 +112,22 @@ def _time_steps(name: str, step, steps: int, params: int) -> dict:
             "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
+MLP_GOAL_CONFIG = "mlp_512x512_b256_f32"
+ISSUE_BARE_MLP_FRAMES_PER_S = 58_000  # the bare-MLP figure of the machine the 30k goal was set on
+
+
+def goal_line(loop_frames_per_s: float, bare_frames_per_s: float) -> dict:
+    """The MLP loop against the bare MLP of the same run: a ratio a busy or faster machine does not move much."""
+    ratio = loop_frames_per_s / bare_frames_per_s
+    return {
+        "bench": "train",
+        "config": f"{MLP_GOAL_CONFIG}_vs_bare_mlp",
+        "loop_over_bare_mlp": round(ratio, 3),
+        "at_58k_bare_mlp_scale": round(ratio * ISSUE_BARE_MLP_FRAMES_PER_S),
+        "goal_frames_per_s": 30_000,
+    }
+
+
 def bench_quick_preset(replays: Path, work: Path) -> dict:
     cmd = [sys.executable, "-m", "exphil_assets.cli.main", "train", "--preset", "quick", "--replays", str(replays),
            "--data", str(work / "quick_data"), "--models-dir", str(work / "quick_models"), "--no-progress",
@@ -153,13 +171,19 @@ def main() -> int:
         # Warm-up: the first optimiser step of a process pays one-time imports (~2 s).
         train(resolve_config(None, {"epochs": 1, "hidden": "8", "models_dir": str(work / "warm")}),
               data=synthetic_training_data(frames=64, float_dim=8), progress=False)  # fmt: skip
+        loop_rates = {}
         for name, options in CONFIGS.items():
             if args.only and name not in args.only:
                 continue
-            print(json.dumps(bench_config(name, options, data_root, work / "models", args.epochs)), flush=True)
+            line = bench_config(name, options, data_root, work / "models", args.epochs)
+            loop_rates[name] = line["frames_per_s"]
+            print(json.dumps(line), flush=True)
         if not args.only or args.ceilings:
-            for line in bench_model_only(data_root, work / "models"):
+            ceilings = bench_model_only(data_root, work / "models")
+            for line in ceilings:
                 print(json.dumps(line), flush=True)
+            if MLP_GOAL_CONFIG in loop_rates:
+                print(json.dumps(goal_line(loop_rates[MLP_GOAL_CONFIG], ceilings[-1]["frames_per_s"])), flush=True)
         if not args.no_quick and not args.only:
             print(json.dumps(bench_quick_preset(args.replays, work)), flush=True)
     return 0
