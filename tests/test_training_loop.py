@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from exphil_assets.errors import UserError
+from exphil_assets.nets import linear as linear_module
 from exphil_assets.training import loop
 from exphil_assets.training.checkpoints import load_checkpoint, load_policy
 from exphil_assets.training.config import resolve_config
@@ -39,6 +40,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(params=["default", "onednn"])
+def matmul_kernels(request, monkeypatch):
+    """Run the test as is, then with every Linear product on oneDNN (tiny models stay on F.linear otherwise)."""
+    if request.param == "onednn":
+        if linear_module._LINEAR_POINTWISE is None:
+            pytest.skip("this torch build has no oneDNN linear op here: Linear is F.linear")
+        monkeypatch.setattr(linear_module, "ONEDNN_MIN_MACS", 0)
+    return request.param
 
 
 def _data(frames: int = 640, val_frames: int = 128):
@@ -72,7 +83,7 @@ def _record_step_gradients(monkeypatch, run_name) -> dict[str, list[list[torch.T
     return grads
 
 
-def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch):
+def test_accumulating_4x16_equals_one_batch_of_64(tmp_path, monkeypatch, matmul_kernels):
     # Adam hides a wrongly scaled gradient, so compare the gradients themselves, then the weights.
     grads = _record_step_gradients(monkeypatch, lambda: run)
     data = _data(frames=512, val_frames=0)
@@ -122,7 +133,7 @@ def test_passes_of_at_most_24_frames_give_the_update_of_one_pass(tmp_path, monke
     assert train_passes["loss"] == pytest.approx(train_one["loss"], rel=1e-5)
 
 
-def test_stop_after_one_epoch_and_resume_ends_at_the_uninterrupted_weights(tmp_path):
+def test_stop_after_one_epoch_and_resume_ends_at_the_uninterrupted_weights(tmp_path, matmul_kernels):
     data = _data()
     full = train(_cfg(tmp_path / "full", **RESUME_OPTIONS), data=data, progress=False)
 
