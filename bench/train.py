@@ -5,9 +5,12 @@ forward through all six heads, loss, backward, clipping, AdamW, metrics), measur
 by the loop itself on the shared replays, after a warm-up run that pays one-time
 imports; it is the median of --epochs epochs, because a shared 2-core VM swings by
 15%. `quick_preset_wall_s` times `exphil train --preset quick --replays ...` on a
-fresh data root: ingest, dataset build, training and the written policy. With the
-ceilings (all configs, or --ceilings), a last line puts the MLP loop against the bare
-MLP timed in the same run, and scales that ratio to the issue's 58k bare-MLP machine.
+fresh data root: ingest, dataset build, training and the written policy.
+
+With the ceilings (all configs, or --ceilings), the mlp_512x512_b256_f32 run also times
+the issue's yardstick, a bare 512x512 MLP step, just before and after each epoch; the
+line after it gives each epoch's speed over that (a busy host slows both) and the
+median ratio scaled to the issue's 58k bare-MLP machine.
 
     python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32 [--ceilings]]
 """
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,6 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from exphil_assets.features.state import feature_spec  # noqa: E402
 from exphil_assets.replays.ingest import ingest_replays  # noqa: E402
 from exphil_assets.training.config import resolve_config  # noqa: E402
 from exphil_assets.training.data import synthetic_training_data  # noqa: E402
@@ -45,11 +50,20 @@ CONFIGS: dict[str, dict] = {
 }  # fmt: skip
 
 
-def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs: int) -> dict:
+def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs: int,
+                 bare_step: Callable[[], None] | None = None) -> list[dict]:  # fmt: skip
+    """One config's line; with `bare_step`, a second line: the loop against a bare MLP timed around each epoch."""
     cfg = resolve_config(None, {"epochs": epochs, "dropout": 0.1, "models_dir": str(models), **options})
-    result = train(cfg, data_root, progress=False)
+    bare_rates: list[float] = []
+
+    def time_bare_mlp(_record=None) -> None:  # between epochs: outside the epochs' timed span
+        bare_rates.append(_frames_per_s(bare_step, BARE_STEPS))
+
+    if bare_step is not None:
+        time_bare_mlp()
+    result = train(cfg, data_root, progress=False, on_epoch=time_bare_mlp if bare_step is not None else None)
     rates = [r.train["frames"] / r.seconds for r in result.history]
-    return {
+    lines = [{
         "bench": "train",
         "config": name,
         "train_frames_per_epoch": int(result.history[0].train["frames"]),
@@ -59,13 +73,41 @@ def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs
         "steps": result.steps,
         "params": result.params,
         "torch_threads": torch.get_num_threads(),
-    }
+    }]  # fmt: skip
+    if bare_step is not None:
+        # Each epoch against the bare MLP timed just before and just after it: a busy host slows both.
+        ratios = [rate / ((bare_rates[i] + bare_rates[i + 1]) / 2) for i, rate in enumerate(rates)]
+        lines.append({
+            "bench": "train",
+            "config": f"{name}_vs_bare_mlp",
+            "loop_over_bare_mlp": round(statistics.median(ratios), 3),
+            "loop_over_bare_mlp_each_epoch": [round(r, 3) for r in ratios],
+            "bare_mlp_frames_per_s_around_epochs": [round(r) for r in bare_rates],
+            "at_58k_bare_mlp_scale": round(statistics.median(ratios) * ISSUE_BARE_MLP_FRAMES_PER_S),
+            "goal_frames_per_s": 30_000,
+        })  # fmt: skip
+    return lines
+
+
+def bare_mlp_step(float_dim: int) -> Callable[[], None]:
+    """The issue's yardstick: a bare float_dim-512-512-61 nn.Linear MLP, forward + backward + AdamW, batch 256."""
+    from torch import nn
+
+    g = torch.Generator().manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(float_dim, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 61))
+    opt = torch.optim.AdamW(mlp.parameters(), lr=1e-4, fused=True)
+    x = torch.randn(256, float_dim, generator=g)
+
+    def step() -> None:
+        mlp(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
 
 
 def bench_model_only(data_root: Path, models: Path, steps: int = 150) -> list[dict]:
     """Ceilings: the Policy alone (fixed batch, no loop) and a bare 2-layer MLP of the same width."""
-    from torch import nn
-
     from exphil_assets.nets.policy import Policy
     from exphil_assets.training.data import load_training_data
     from exphil_assets.training.loop import build_policy_config
@@ -86,46 +128,31 @@ def bench_model_only(data_root: Path, models: Path, steps: int = 150) -> list[di
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-        out.append(_time_steps(f"policy_step_only_512x512_b256_f32_dropout{dropout}", policy_step, steps,
-                               sum(p.numel() for p in policy.parameters())))  # fmt: skip
-    mlp = nn.Sequential(nn.Linear(data.float_dim, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 61))
-    opt = torch.optim.AdamW(mlp.parameters(), lr=1e-4, fused=True)
-    x = batch["floats"][:, 0]
-
-    def mlp_step() -> None:
-        mlp(x).square().mean().backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    out.append(_time_steps("bare_mlp_78_512_512_61_b256_f32", mlp_step, steps, sum(p.numel() for p in mlp.parameters())))
+        out.append(_line(f"policy_step_only_512x512_b256_f32_dropout{dropout}", _frames_per_s(policy_step, steps),
+                         sum(p.numel() for p in policy.parameters())))  # fmt: skip
+    bare_rate = _frames_per_s(bare_mlp_step(data.float_dim), steps)
+    bare_params = data.float_dim * 512 + 512 + 512 * 512 + 512 + 512 * 61 + 61
+    out.append(_line(f"bare_mlp_{data.float_dim}_512_512_61_b256_f32", bare_rate, bare_params))
     return out
 
 
-def _time_steps(name: str, step, steps: int, params: int) -> dict:
+def _frames_per_s(step: Callable[[], None], steps: int) -> float:
     for _ in range(10):
         step()
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    seconds = time.perf_counter() - start
-    return {"bench": "train", "config": name, "frames_per_s": round(steps * 256 / seconds), "params": params,
+    return steps * 256 / (time.perf_counter() - start)
+
+
+def _line(name: str, frames_per_s: float, params: int) -> dict:
+    return {"bench": "train", "config": name, "frames_per_s": round(frames_per_s), "params": params,
             "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
 MLP_GOAL_CONFIG = "mlp_512x512_b256_f32"
 ISSUE_BARE_MLP_FRAMES_PER_S = 58_000  # the bare-MLP figure of the machine the 30k goal was set on
-
-
-def goal_line(loop_frames_per_s: float, bare_frames_per_s: float) -> dict:
-    """The MLP loop against the bare MLP of the same run: a ratio a busy or faster machine does not move much."""
-    ratio = loop_frames_per_s / bare_frames_per_s
-    return {
-        "bench": "train",
-        "config": f"{MLP_GOAL_CONFIG}_vs_bare_mlp",
-        "loop_over_bare_mlp": round(ratio, 3),
-        "at_58k_bare_mlp_scale": round(ratio * ISSUE_BARE_MLP_FRAMES_PER_S),
-        "goal_frames_per_s": 30_000,
-    }
+BARE_STEPS = 100  # bare-MLP steps timed around each epoch of the goal config (~0.4 s)
 
 
 def bench_quick_preset(replays: Path, work: Path) -> dict:
@@ -171,19 +198,16 @@ def main() -> int:
         # Warm-up: the first optimiser step of a process pays one-time imports (~2 s).
         train(resolve_config(None, {"epochs": 1, "hidden": "8", "models_dir": str(work / "warm")}),
               data=synthetic_training_data(frames=64, float_dim=8), progress=False)  # fmt: skip
-        loop_rates = {}
         for name, options in CONFIGS.items():
             if args.only and name not in args.only:
                 continue
-            line = bench_config(name, options, data_root, work / "models", args.epochs)
-            loop_rates[name] = line["frames_per_s"]
-            print(json.dumps(line), flush=True)
-        if not args.only or args.ceilings:
-            ceilings = bench_model_only(data_root, work / "models")
-            for line in ceilings:
+            with_bare = name == MLP_GOAL_CONFIG and (not args.only or args.ceilings)
+            bare = bare_mlp_step(feature_spec().float_dim) if with_bare else None
+            for line in bench_config(name, options, data_root, work / "models", args.epochs, bare):
                 print(json.dumps(line), flush=True)
-            if MLP_GOAL_CONFIG in loop_rates:
-                print(json.dumps(goal_line(loop_rates[MLP_GOAL_CONFIG], ceilings[-1]["frames_per_s"])), flush=True)
+        if not args.only or args.ceilings:
+            for line in bench_model_only(data_root, work / "models"):
+                print(json.dumps(line), flush=True)
         if not args.no_quick and not args.only:
             print(json.dumps(bench_quick_preset(args.replays, work)), flush=True)
     return 0
