@@ -1,11 +1,12 @@
 """Linear layers whose large fp32 CPU matmuls run on oneDNN instead of MKL.
 
 torch sends fp32 CPU matmuls to MKL, and MKL runs its AVX2 kernels on any CPU that
-is not Intel's: on an AMD EPYC with AVX-512 it reaches ~180 GFLOP/s on 2 cores,
-where oneDNN (also inside torch) reaches ~400 with the same fp32 arithmetic. On an
-Intel CPU the two are close. oneDNN costs ~12 us more per call, so only products of
-at least `ONEDNN_MIN_MACS` multiply-adds take it: training batches do, a play step
-at batch 1 does not.
+is not Intel's: on a Zen 5 EPYC with AVX-512 it reaches ~180 GFLOP/s on 2 cores,
+where oneDNN (also inside torch) reaches ~400 with the same fp32 arithmetic. On a Zen 4
+EPYC a whole 512x512 training step runs as fast either way (README, "Performance");
+on an Intel CPU the two should be close. oneDNN costs ~12 us more per call, so only
+products of at least `ONEDNN_MIN_MACS` multiply-adds take it: training batches do, a
+play step at batch 1 does not.
 
 The forward and both backward products (input and weight gradients) go through
 the same oneDNN op; results differ from MKL's by fp32 rounding only. The path is
