@@ -89,8 +89,8 @@ def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs
     return lines
 
 
-def bare_mlp_step(float_dim: int) -> Callable[[], None]:
-    """The issue's yardstick: a bare float_dim-512-512-61 nn.Linear MLP, forward + backward + AdamW, batch 256."""
+def bare_mlp_step(float_dim: int) -> tuple[Callable[[], None], int]:
+    """The issue's yardstick, a bare float_dim-512-512-61 nn.Linear MLP: (forward + backward + AdamW at batch 256, params)."""
     from torch import nn
 
     g = torch.Generator().manual_seed(0)
@@ -103,7 +103,7 @@ def bare_mlp_step(float_dim: int) -> Callable[[], None]:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return step
+    return step, sum(p.numel() for p in mlp.parameters())
 
 
 def bench_model_only(data_root: Path, models: Path, steps: int = 150) -> list[dict]:
@@ -130,8 +130,8 @@ def bench_model_only(data_root: Path, models: Path, steps: int = 150) -> list[di
 
         out.append(_line(f"policy_step_only_512x512_b256_f32_dropout{dropout}", _frames_per_s(policy_step, steps),
                          sum(p.numel() for p in policy.parameters())))  # fmt: skip
-    bare_rate = _frames_per_s(bare_mlp_step(data.float_dim), steps)
-    bare_params = data.float_dim * 512 + 512 + 512 * 512 + 512 + 512 * 61 + 61
+    bare_step, bare_params = bare_mlp_step(data.float_dim)
+    bare_rate = _frames_per_s(bare_step, steps)
     out.append(_line(f"bare_mlp_{data.float_dim}_512_512_61_b256_f32", bare_rate, bare_params))
     return out
 
@@ -202,7 +202,7 @@ def main() -> int:
             if args.only and name not in args.only:
                 continue
             with_bare = name == MLP_GOAL_CONFIG and (not args.only or args.ceilings)
-            bare = bare_mlp_step(feature_spec().float_dim) if with_bare else None
+            bare = bare_mlp_step(feature_spec().float_dim)[0] if with_bare else None
             for line in bench_config(name, options, data_root, work / "models", args.epochs, bare):
                 print(json.dumps(line), flush=True)
         if not args.only or args.ceilings:
