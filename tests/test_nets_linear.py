@@ -101,3 +101,14 @@ def test_linear_module_keeps_nn_linear_parameters_and_state_dict():
     ours.load_state_dict(reference.state_dict())
     x = torch.randn(300, 64)
     assert torch.allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("transposed_slice", [False, True])
+def test_linear_no_grad_matches_f_linear_for_strided_weights(transposed_slice):
+    # The heads' hand-written backward multiplies by a column slice of a weight, transposed.
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(256, 320, generator=g), torch.randn(320, 140, generator=g)
+    weight = w[:, :64].t() if transposed_slice else w[:, :64].contiguous().t()
+    out = linear_module.linear_no_grad(x, weight)
+    assert not out.requires_grad and out.shape == (256, 64)
+    assert torch.allclose(out, F.linear(x, weight), rtol=1e-5, atol=1e-4)

@@ -100,7 +100,7 @@ class ControllerHeads(nn.Module):
 
     def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Teacher-forced logits: every head is conditioned on the *label* values before it."""
-        _check_labels(labels, hidden)
+        check_labels(labels, hidden)
         lead = hidden.shape[:-1]
         first = self.first(hidden.reshape(-1, hidden.shape[-1]))
         shared = F.gelu(first[:, NUM_BUTTONS:])
@@ -203,7 +203,7 @@ def action_entropy(logits: dict[str, torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _check_labels(labels: torch.Tensor, hidden: torch.Tensor) -> None:
+def check_labels(labels: torch.Tensor, hidden: torch.Tensor) -> None:
     if labels.shape[-1] != NUM_LABEL_COLUMNS or labels.shape[:-1] != hidden.shape[:-1]:
         raise ValueError(
             f"ControllerHeads: labels have shape {tuple(labels.shape)}, expected "

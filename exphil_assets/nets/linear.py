@@ -82,6 +82,18 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     return out.view(*lead, weight.shape[0])
 
 
+def linear_no_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x [M, K] @ weight[N, K].T (+ bias), recording no graph: for hand-written backward passes.
+
+    Either operand may be a transposed view (F.linear(g.t(), x.t()) is the weight gradient g.T @ x).
+    """
+    if not uses_onednn(x, weight):
+        return F.linear(x, weight, bias)
+    if not (weight.is_contiguous() or weight.t().is_contiguous()):
+        weight = weight.contiguous()  # oneDNN runs ~100x slower on other strides (a column slice, transposed)
+    return _mm(x, weight, bias)
+
+
 class Linear(nn.Linear):
     """nn.Linear (same parameters and state_dict) whose forward uses `linear`."""
 

@@ -56,7 +56,7 @@ from exphil_assets.training.distributed import DistContext
 from exphil_assets.training.early_stopping import EarlyStopping
 from exphil_assets.training.ema import WeightEMA
 from exphil_assets.training.flat_params import FlatParameters
-from exphil_assets.training.loss import HEADS, imitation_loss
+from exphil_assets.training.loss import HEADS, ImitationObjective
 from exphil_assets.training.metrics import MetricAccumulator
 from exphil_assets.training.schedules import make_schedule, set_lr
 
@@ -183,6 +183,7 @@ def evaluate(
     dist = dist or DistContext()
     device = next(model.parameters()).device
     model.eval()
+    objective = ImitationObjective(model, cfg.label_smoothing)  # the training loss
     acc = MetricAccumulator(device)
     per_batch = max(cfg.batch_size, EVAL_FRAMES_PER_BATCH // split.length)
     for i, idx in enumerate(micro_batches(torch.arange(split.num_samples), per_batch)):
@@ -190,8 +191,8 @@ def evaluate(
             continue
         batch = to_device(split.gather(idx), device)
         with autocast(cfg.precision, device):
-            logits, _ = model(batch["floats"], batch["ids"], batch["labels"])
-        acc.update(logits, batch["labels"], imitation_loss(logits, batch["labels"], cfg.label_smoothing))
+            logits, losses = objective(batch["floats"], batch["ids"], batch["labels"])
+        acc.update(logits, batch["labels"], losses)
     if dist.enabled:
         acc.load_tensor_(dist.all_reduce_sum(acc.as_tensor()))
     return acc
@@ -253,8 +254,9 @@ class _Run:
         self.params = sum(p.numel() for p in self.model.parameters())
         # All weights in one buffer, gradients gathered into another: clipping and AdamW are whole-buffer ops.
         self.flat = FlatParameters(self.model)
+        self.objective = ImitationObjective(self.model, cfg.label_smoothing)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if dist.enabled else None
+        self.ddp = DistributedDataParallel(self.objective, device_ids=device_ids) if dist.enabled else None
         self.optimizer = torch.optim.AdamW([self.flat.param], lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.steps_per_epoch = steps_per_epoch(
             self.data.train.num_samples, cfg.batch_size, cfg.accumulation_steps, dist.world_size
@@ -356,8 +358,8 @@ class _Run:
 
     def _train_epoch(self, stop: _StopRequest) -> MetricAccumulator:
         cfg, dist, data = self.cfg, self.dist, self.data.train
-        model = self.ddp or self.model
-        model.train()
+        objective = self.ddp or self.objective
+        objective.train()
         plan = micro_batches(epoch_order(data.num_samples, cfg.seed, self.epoch), cfg.batch_size, dist.world_size)
         accum = cfg.accumulation_steps
         metrics = MetricAccumulator(self.device)
@@ -387,8 +389,7 @@ class _Run:
                     sync = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
                     with sync:
                         with autocast(cfg.precision, self.device):
-                            logits, _ = model(part["floats"], part["ids"], part["labels"])
-                        losses = imitation_loss(logits, part["labels"], cfg.label_smoothing)
+                            logits, losses = objective(part["floats"], part["ids"], part["labels"])
                         # Sum of per-frame losses / frames in the whole step: passes, micro-batches
                         # and ranks add up to the gradient of one big batch (DDP averages ranks).
                         (losses.total * (dist.world_size / step_frames)).backward()

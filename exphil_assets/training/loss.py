@@ -10,6 +10,11 @@ the sum of the six heads.
 Losses come back as *sums over frames*: the caller divides by the number of frames
 in the optimiser step, which makes gradient accumulation and sharded batches give
 the same gradient as one big batch.
+
+`imitation_loss` is the formula, on any logits. Training and validation call
+`ImitationObjective`, which computes the same loss from the policy in one pass: in
+fp32 through the heads' fused loss node (nets/heads_loss.py, the same values up to
+rounding, and cheaper), under bf16 autocast as heads forward + `imitation_loss`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from exphil_assets.nets.heads_loss import fused_loss_applies, heads_imitation_loss
 
 BUTTON_COLUMNS = slice(0, 8)
 # head name -> label column, for the categorical heads, in autoregressive order
@@ -33,10 +41,23 @@ class LossSums:
 
     heads: dict[str, torch.Tensor]
     frames: int
+    stacked: torch.Tensor | None = None  # the same sums [6] in HEADS order, where they were computed together
+
+    @classmethod
+    def from_stacked(cls, sums: torch.Tensor, frames: int) -> LossSums:
+        return cls(heads=dict(zip(HEADS, sums.unbind(), strict=True)), frames=frames, stacked=sums)
 
     @property
     def total(self) -> torch.Tensor:
+        if self.stacked is not None:
+            return self.stacked.sum()
         return sum(self.heads.values())  # type: ignore[return-value]
+
+    def as_vector(self) -> torch.Tensor:
+        """The per-head sums [6] in HEADS order, detached."""
+        if self.stacked is not None:
+            return self.stacked.detach()
+        return torch.stack([self.heads[h].detach() for h in HEADS])
 
 
 def imitation_loss(
@@ -62,3 +83,27 @@ def imitation_loss(
                 reduction="sum", label_smoothing=label_smoothing,
             )
     return LossSums(heads={name: heads[name] for name in HEADS}, frames=frames)
+
+
+class ImitationObjective(nn.Module):
+    """policy, batch -> (logits, LossSums): the loss of training and validation.
+
+    A module, so that DDP can wrap it (DDP hooks a module's forward).
+    """
+
+    def __init__(self, policy: nn.Module, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.policy = policy
+        self.label_smoothing = label_smoothing
+
+    def forward(
+        self, floats: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], LossSums]:
+        hidden, _ = self.policy.features(floats, ids)
+        frames = labels.shape[0] * labels.shape[1]
+        if fused_loss_applies(hidden):
+            logits, sums = heads_imitation_loss(self.policy.heads, hidden, labels, self.label_smoothing)
+            return logits, LossSums.from_stacked(sums, frames)
+        logits = self.policy.heads(hidden, labels)
+        with torch.autocast(hidden.device.type, enabled=False):  # the loss in fp32, as in the fused path
+            return logits, imitation_loss(logits, labels, self.label_smoothing)

@@ -46,7 +46,7 @@ class MetricAccumulator:
     def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, losses: LossSums) -> None:
         frames = losses.frames
         flat = {h: logits[h].detach().reshape(frames, -1) for h in HEADS}
-        self._pending.append((flat, labels.reshape(frames, -1), torch.stack([losses.heads[h].detach() for h in HEADS])))
+        self._pending.append((flat, labels.reshape(frames, -1), losses.as_vector()))
         self._pending_frames += frames
         if self._pending_frames >= self.PENDING_FRAMES:
             self._flush()
