@@ -3,11 +3,11 @@
 It gives what `ControllerHeads.forward` followed by `training.loss.imitation_loss` gives
 (per-head loss sums, and the logits for the metrics) up to fp32 rounding, tested so.
 Why: autograd records about sixty small nodes for the heads and the loss (slices,
-masks, concatenations, six log-softmaxes and their backwards). On two CPU cores
+masks, concatenations, the cross-entropies and their backwards). On two CPU cores
 they cost more than the heads' products; for the 512-wide MLP policy this node
-takes the heads and loss from ~3.1 to ~2.0 ms of a batch of 256. The logits'
+takes the heads and loss from ~3.1 to ~2.0-2.5 ms of a batch of 256 (2 cores). The logits'
 gradient (softmax minus target) is formed in the forward, and the backward is
-eight products and a few elementwise passes. The conditioning vector gets no
+six products and a few elementwise passes. The conditioning vector gets no
 gradient, so only the shared units' columns of the hidden layer are multiplied back.
 
 The loss, per frame: buttons, the mean over the 8 buttons of a binary
@@ -103,9 +103,7 @@ class _HeadsLoss(torch.autograd.Function):
 
         want_grad = any(ctx.needs_input_grad)
         button_logits, pressed = first[:, :NUM_BUTTONS], labels[:, :NUM_BUTTONS].to(first.dtype)
-        button_loss = (
-            F.binary_cross_entropy_with_logits(button_logits, pressed, reduction="sum") / NUM_BUTTONS
-        )
+        button_loss = F.binary_cross_entropy_with_logits(button_logits, pressed, reduction="sum") / NUM_BUTTONS
         stick_loss, d_sticks = _log_softmax_loss(
             out[:, :_STICK_WIDTH].view(n, _STICKS, _STICK_CLASSES), sticks, eps, want_grad
         )
@@ -116,6 +114,7 @@ class _HeadsLoss(torch.autograd.Function):
             d_buttons = torch.sigmoid(button_logits).sub_(pressed).div_(NUM_BUTTONS)
             d_out = torch.cat([d_sticks.view(n, _STICK_WIDTH), d_shoulder], dim=1)
             ctx.save_for_backward(hidden, w_first, w_hidden, w_out)
+            # (pre_shared is a view of the returned `first`: callers read the logits, never write them)
             ctx.intermediates = (pre_shared, inp, pre_units, units, d_buttons, d_out)
             ctx.heads = heads
         return first, out, losses
@@ -131,9 +130,8 @@ class _HeadsLoss(torch.autograd.Function):
         d_out = d_out * torch.repeat_interleave(d_losses[1:], _CLASSES.to(d_losses.device))
         d_units = linear_no_grad(d_out, w_out.t())
         d_pre_units = torch.ops.aten.gelu_backward(d_units, pre_units)
-        d_shared = linear_no_grad(
-            d_pre_units, w_hidden[:, :width].contiguous().t()
-        )  # cond columns get no gradient
+        # Back to the shared units only: the cond columns (labels) get no gradient.
+        d_shared = linear_no_grad(d_pre_units, w_hidden[:, :width].contiguous().t())
         d_first = torch.cat([d_buttons * d_losses[0], torch.ops.aten.gelu_backward(d_shared, pre_shared)], 1)
         need = ctx.needs_input_grad
         grads = [None] * 10
