@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_policies import random_labels
 
 from exphil_assets.nets.heads import CATEGORICAL_HEADS, ControllerHeads, action_entropy, action_log_prob
 
@@ -25,17 +26,9 @@ def _heads() -> ControllerHeads:
     return ControllerHeads(H, head_hidden=16).eval()
 
 
-def _random_labels(shape: tuple[int, ...], seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    buttons = torch.randint(0, 2, (*shape, 8), generator=g)
-    sticks = torch.randint(0, 17, (*shape, 4), generator=g)
-    shoulder = torch.randint(0, 5, (*shape, 1), generator=g)
-    return torch.cat([buttons, sticks, shoulder], dim=-1)
-
-
 def test_logits_have_the_documented_shapes():
     heads = _heads()
-    logits = heads(torch.randn(3, 5, H), _random_labels((3, 5)))
+    logits = heads(torch.randn(3, 5, H), random_labels((3, 5)))
     shapes = {k: tuple(v.shape) for k, v in logits.items()}
     assert shapes == {
         "buttons": (3, 5, 8),
@@ -50,7 +43,7 @@ def test_logits_have_the_documented_shapes():
 def test_changing_an_earlier_label_changes_later_logits_only():
     heads = _heads()
     hidden = torch.randn(4, H)
-    labels = _random_labels((4,))
+    labels = random_labels((4,))
     base = heads(hidden, labels)
     order = ["buttons"] + [name for name, _, _ in CATEGORICAL_HEADS]
     # Label column -> index of the head that predicts it.
@@ -70,7 +63,7 @@ def test_changing_an_earlier_label_changes_later_logits_only():
 def test_masked_weights_stay_zero_and_get_no_gradient():
     # Head k may only see the conditioning of the heads before it, and only its own units.
     heads = _heads().train()
-    logits = heads(torch.randn(7, H), _random_labels((7,)))
+    logits = heads(torch.randn(7, H), random_labels((7,)))
     sum(v.sum() for v in logits.values()).backward()
     for layer, mask in ((heads.hidden_layer, heads._hidden_mask), (heads.output_layer, heads._output_mask)):
         hidden = mask == 0
@@ -107,7 +100,7 @@ def test_stochastic_samples_are_in_range_and_reproducible():
 def test_log_prob_is_the_sum_of_head_log_probs():
     heads = _heads()
     hidden = torch.randn(5, H)
-    actions = _random_labels((5,), seed=3)
+    actions = random_labels((5,), seed=3)
     logits = heads(hidden, actions)
     expected = torch.zeros(5)
     p = torch.sigmoid(logits["buttons"])
@@ -123,7 +116,7 @@ def test_log_probs_of_all_stick_values_sum_to_one():
     # Probabilities over every main_x value (others fixed) sum to P(others before it) -- a normalisation check.
     heads = _heads()
     hidden = torch.randn(1, H)
-    base = _random_labels((1,), seed=4)
+    base = random_labels((1,), seed=4)
     actions = base.repeat(5, 1)
     actions[:, 12] = torch.arange(5)
     logits = heads(hidden.repeat(5, 1), actions)
@@ -137,7 +130,7 @@ def test_log_probs_of_all_stick_values_sum_to_one():
 def test_entropy_matches_the_definition_and_is_positive():
     heads = _heads()
     hidden = torch.randn(3, H)
-    actions = _random_labels((3,), seed=5)
+    actions = random_labels((3,), seed=5)
     logits = heads(hidden, actions)
     ent = heads.entropy(hidden, actions)
     p = torch.sigmoid(logits["buttons"])
@@ -152,7 +145,7 @@ def test_entropy_matches_the_definition_and_is_positive():
 
 def test_output_bias_starts_at_the_label_frequencies():
     heads = _heads()
-    labels = _random_labels((500,), seed=5)
+    labels = random_labels((500,), seed=5)
     labels[:, 8] = 3  # main x: always bucket 3
     labels[:400, 0] = 1  # button A pressed on 80% of the frames
     labels[400:, 0] = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_policies import random_inputs, tiny_policy
+from tiny_policies import random_inputs, random_labels, tiny_policy
 
 from exphil_assets.nets.heads import ControllerHeads
 from exphil_assets.nets.heads_loss import fused_loss_applies, heads_imitation_loss
@@ -21,15 +21,6 @@ def _heads(hidden: int, head_hidden: int, seed: int = 0) -> ControllerHeads:
         heads.hidden_layer.weight.mul_(heads._hidden_mask)
         heads.output_layer.weight.mul_(heads._output_mask)
     return heads
-
-
-def _labels(lead: tuple[int, ...], seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.cat([
-        torch.randint(0, 2, (*lead, 8), generator=g),
-        torch.randint(0, 17, (*lead, 4), generator=g),
-        torch.randint(0, 5, (*lead, 1), generator=g),
-    ], dim=-1)  # fmt: skip
 
 
 def _reference(heads, hidden, labels, eps, weights):
@@ -56,7 +47,7 @@ def test_fused_loss_matches_autograd_values_and_gradients(hidden, head_hidden, l
     # lead (256, 1) and (4, 60) are training batches: their products take the oneDNN path.
     heads = _heads(hidden, head_hidden)
     h = torch.randn(*lead, hidden, generator=torch.Generator().manual_seed(2))
-    labels = _labels(lead)
+    labels = random_labels(lead)
     weights = torch.tensor([0.7, 1.3, 0.2, 2.0, 0.9, 1.1])  # a different gradient per head's loss
     ref_logits, ref_sums, ref_grads = _reference(heads, h, labels, eps, weights)
     logits, sums, grads = _fused(heads, h, labels, eps, weights)
@@ -73,7 +64,7 @@ def test_fused_loss_matches_autograd_values_and_gradients(hidden, head_hidden, l
 def test_masked_head_weights_get_no_gradient():
     heads = _heads(24, 16)
     h = torch.randn(6, 1, 24)
-    _, sums = heads_imitation_loss(heads, h, _labels((6, 1)))
+    _, sums = heads_imitation_loss(heads, h, random_labels((6, 1)))
     sums.sum().backward()
     assert not heads.hidden_layer.weight.grad[heads._hidden_mask == 0].any()
     assert not heads.output_layer.weight.grad[heads._output_mask == 0].any()
@@ -83,7 +74,7 @@ def test_masked_head_weights_get_no_gradient():
 def test_a_retained_graph_gives_the_same_gradient_twice():
     heads = _heads(24, 16)
     h = torch.randn(5, 2, 24, requires_grad=True)
-    _, sums = heads_imitation_loss(heads, h, _labels((5, 2)))
+    _, sums = heads_imitation_loss(heads, h, random_labels((5, 2)))
     first = torch.autograd.grad(sums.sum(), h, retain_graph=True)[0]
     second = torch.autograd.grad(sums.sum(), h)[0]
     assert torch.equal(first, second)
@@ -91,7 +82,7 @@ def test_a_retained_graph_gives_the_same_gradient_twice():
 
 def test_without_grad_it_gives_the_same_losses():
     heads = _heads(24, 16)
-    h, labels = torch.randn(4, 3, 24), _labels((4, 3))
+    h, labels = torch.randn(4, 3, 24), random_labels((4, 3))
     _, with_graph = heads_imitation_loss(heads, h.requires_grad_(), labels, 0.1)
     with torch.no_grad():
         _, plain = heads_imitation_loss(heads, h, labels, 0.1)
@@ -101,7 +92,7 @@ def test_without_grad_it_gives_the_same_losses():
 def test_it_refuses_bf16_and_autocast():
     heads = _heads(24, 16)
     with pytest.raises(ValueError, match="fp32"):
-        heads_imitation_loss(heads, torch.randn(2, 1, 24).bfloat16(), _labels((2, 1)))
+        heads_imitation_loss(heads, torch.randn(2, 1, 24).bfloat16(), random_labels((2, 1)))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not fused_loss_applies(torch.randn(2, 24))
     assert fused_loss_applies(torch.randn(2, 24))
@@ -111,7 +102,7 @@ def test_it_refuses_bf16_and_autocast():
 def test_objective_is_the_policy_forward_plus_imitation_loss(backbone):
     policy = tiny_policy(backbone).train()
     floats, ids = random_inputs(3, 4)
-    labels = _labels((3, 4))
+    labels = random_labels((3, 4))
     objective = ImitationObjective(policy, label_smoothing=0.1)
     torch.manual_seed(5)  # the same dropout masks in both runs
     logits, losses = objective(floats, ids, labels)
@@ -128,7 +119,7 @@ def test_objective_is_the_policy_forward_plus_imitation_loss(backbone):
 def test_objective_under_bf16_autocast_uses_the_reference_path():
     policy = tiny_policy("mlp").eval()
     floats, ids = random_inputs(2, 3)
-    labels = _labels((2, 3))
+    labels = random_labels((2, 3))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits, losses = ImitationObjective(policy)(floats, ids, labels)
         ref_logits, _ = policy(floats, ids, labels)

@@ -41,6 +41,15 @@ def random_inputs(batch: int, steps: int, seed: int = 1) -> tuple[torch.Tensor, 
     return floats, ids
 
 
+def random_labels(lead: tuple[int, ...], seed: int = 1) -> torch.Tensor:
+    """Random in-range labels int64 [*lead, 13]: 8 buttons, 4 stick buckets (17), shoulder (5)."""
+    g = torch.Generator().manual_seed(seed)
+    buttons = torch.randint(0, 2, (*lead, 8), generator=g)
+    sticks = torch.randint(0, 17, (*lead, 4), generator=g)
+    shoulder = torch.randint(0, 5, (*lead, 1), generator=g)
+    return torch.cat([buttons, sticks, shoulder], dim=-1)
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny per-frame batches: a second torch thread only contends with the rest of a busy machine."""

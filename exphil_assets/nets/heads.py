@@ -103,11 +103,22 @@ class ControllerHeads(nn.Module):
         check_labels(labels, hidden)
         lead = hidden.shape[:-1]
         first = self.first(hidden.reshape(-1, hidden.shape[-1]))
+        inp = self.teacher_input(first, labels.reshape(-1, NUM_LABEL_COLUMNS))
+        w_hidden, w_out = self.masked_weights()
+        z = F.gelu(linear(inp, w_hidden, self.hidden_layer.bias))
+        return self.split_logits(first, linear(z, w_out, self.output_layer.bias), lead)
+
+    def teacher_input(self, first: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """first [N, 8 + head_hidden], labels [N, 13] -> the hidden layer's input [shared units | cond]."""
         shared = F.gelu(first[:, NUM_BUTTONS:])
-        cond = self._teacher_condition(labels.reshape(-1, NUM_LABEL_COLUMNS), shared.dtype)
-        hl, ol = self.hidden_layer, self.output_layer
-        z = F.gelu(linear(torch.cat([shared, cond], dim=-1), hl.weight * self._hidden_mask, hl.bias))
-        out = linear(z, ol.weight * self._output_mask, ol.bias)
+        return torch.cat([shared, self._teacher_condition(labels, shared.dtype)], dim=-1)
+
+    def masked_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hidden and output layers' weights, each head's rows cut to what it may see."""
+        return self.hidden_layer.weight * self._hidden_mask, self.output_layer.weight * self._output_mask
+
+    def split_logits(self, first: torch.Tensor, out: torch.Tensor, lead: torch.Size) -> dict[str, torch.Tensor]:
+        """first [N, 8 + ...] and the output layer's out [N, all classes] -> logits per head, shaped [*lead, classes]."""
         logits = {"buttons": first[:, :NUM_BUTTONS].reshape(*lead, NUM_BUTTONS)}
         for (name, _, classes), (_, out_rows, _) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
             logits[name] = out[:, out_rows].reshape(*lead, classes)

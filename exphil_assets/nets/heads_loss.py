@@ -59,10 +59,7 @@ def heads_imitation_loss(
         heads.first.weight, heads.first.bias, heads.hidden_layer.weight, heads.hidden_layer.bias,
         heads.output_layer.weight, heads.output_layer.bias,
     )  # fmt: skip
-    logits = {"buttons": first[:, :NUM_BUTTONS].reshape(*lead, NUM_BUTTONS)}
-    for (name, _, classes), (_, out_rows, _) in zip(CATEGORICAL_HEADS, heads.blocks, strict=True):
-        logits[name] = out[:, out_rows].reshape(*lead, classes)
-    return logits, losses
+    return heads.split_logits(first, out, lead), losses
 
 
 def _log_softmax_loss(
@@ -86,24 +83,20 @@ def _log_softmax_loss(
 class _HeadsLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, labels, eps, heads, w_first, b_first, w_hidden, b_hidden, w_out, b_out):
-        n, width = hidden.shape[0], heads.head_hidden
+        n = hidden.shape[0]
         first = linear_no_grad(hidden, w_first, b_first)  # [N, 8 + head_hidden]
         pre_shared = first[:, NUM_BUTTONS:]
-        # [shared units | cond]: cond is the label values each head may see (teacher forcing)
-        inp = hidden.new_zeros(n, width + heads.cond_dims[-1])
-        inp[:, :width] = F.gelu(pre_shared)
-        inp[:, width : width + NUM_BUTTONS] = labels[:, :NUM_BUTTONS]
-        sticks = labels[:, NUM_BUTTONS : NUM_BUTTONS + _STICKS]
-        inp.scatter_(1, sticks + (heads._stick_offsets + width), 1.0)
-        w_hidden = w_hidden * heads._hidden_mask
-        w_out = w_out * heads._output_mask
-        pre_units = linear_no_grad(inp, w_hidden, b_hidden)  # [N, heads * head_hidden]
+        inp = heads.teacher_input(first, labels)  # [shared units | cond], cond: the label values (teacher forcing)
+        # (the weights come in as arguments so that autograd hands them their gradients)
+        masked_hidden, masked_out = heads.masked_weights()
+        pre_units = linear_no_grad(inp, masked_hidden, b_hidden)  # [N, heads * head_hidden]
         units = F.gelu(pre_units)
-        out = linear_no_grad(units, w_out, b_out)  # [N, all classes]
+        out = linear_no_grad(units, masked_out, b_out)  # [N, all classes]
 
         want_grad = any(ctx.needs_input_grad)
         button_logits, pressed = first[:, :NUM_BUTTONS], labels[:, :NUM_BUTTONS].to(first.dtype)
         button_loss = F.binary_cross_entropy_with_logits(button_logits, pressed, reduction="sum") / NUM_BUTTONS
+        sticks = labels[:, NUM_BUTTONS : NUM_BUTTONS + _STICKS]
         stick_loss, d_sticks = _log_softmax_loss(
             out[:, :_STICK_WIDTH].view(n, _STICKS, _STICK_CLASSES), sticks, eps, want_grad
         )
@@ -113,7 +106,7 @@ class _HeadsLoss(torch.autograd.Function):
         if want_grad:
             d_buttons = torch.sigmoid(button_logits).sub_(pressed).div_(NUM_BUTTONS)
             d_out = torch.cat([d_sticks.view(n, _STICK_WIDTH), d_shoulder], dim=1)
-            ctx.save_for_backward(hidden, w_first, w_hidden, w_out)
+            ctx.save_for_backward(hidden, w_first, masked_hidden, masked_out)
             # (pre_shared is a view of the returned `first`: callers read the logits, never write them)
             ctx.intermediates = (pre_shared, inp, pre_units, units, d_buttons, d_out)
             ctx.heads = heads
@@ -122,16 +115,16 @@ class _HeadsLoss(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, _d_first, _d_out, d_losses):
-        hidden, w_first, w_hidden, w_out = ctx.saved_tensors
+        hidden, w_first, masked_hidden, masked_out = ctx.saved_tensors
         pre_shared, inp, pre_units, units, d_buttons, d_out = ctx.intermediates
         heads, width = ctx.heads, ctx.heads.head_hidden
         # Each head's logits scaled by the gradient of its own loss sum (one value each, in practice).
         # (out of place: a second backward through a retained graph must find them unscaled)
         d_out = d_out * torch.repeat_interleave(d_losses[1:], _CLASSES.to(d_losses.device))
-        d_units = linear_no_grad(d_out, w_out.t())
+        d_units = linear_no_grad(d_out, masked_out.t())
         d_pre_units = torch.ops.aten.gelu_backward(d_units, pre_units)
         # Back to the shared units only: the cond columns (labels) get no gradient.
-        d_shared = linear_no_grad(d_pre_units, w_hidden[:, :width].contiguous().t())
+        d_shared = linear_no_grad(d_pre_units, masked_hidden[:, :width].contiguous().t())
         d_first = torch.cat([d_buttons * d_losses[0], torch.ops.aten.gelu_backward(d_shared, pre_shared)], 1)
         need = ctx.needs_input_grad
         grads = [None] * 10
