@@ -124,7 +124,7 @@ class _HeadsLoss(torch.autograd.Function):
         d_units = linear_no_grad(d_out, masked_out.t())
         d_pre_units = torch.ops.aten.gelu_backward(d_units, pre_units)
         # Back to the shared units only: the cond columns (labels) get no gradient.
-        d_shared = linear_no_grad(d_pre_units, masked_hidden[:, :width].contiguous().t())
+        d_shared = linear_no_grad(d_pre_units, masked_hidden[:, :width].t())
         d_first = torch.cat([d_buttons * d_losses[0], torch.ops.aten.gelu_backward(d_shared, pre_shared)], 1)
         need = ctx.needs_input_grad
         grads = [None] * 10
