@@ -6,15 +6,16 @@ import pytest
 import torch
 from tiny_policies import random_inputs, random_labels, tiny_policy
 
+from exphil_assets.nets.activation import ACTIVATIONS
 from exphil_assets.nets.heads import ControllerHeads
 from exphil_assets.nets.heads_loss import fused_loss_applies, heads_imitation_loss
 from exphil_assets.training.loss import HEADS, ImitationObjective, imitation_loss
 
 
-def _heads(hidden: int, head_hidden: int, seed: int = 0) -> ControllerHeads:
+def _heads(hidden: int, head_hidden: int, seed: int = 0, activation: str = "relu") -> ControllerHeads:
     """Heads with every weight moved off its init, the masked ones kept at zero."""
     torch.manual_seed(seed)
-    heads = ControllerHeads(hidden, head_hidden)
+    heads = ControllerHeads(hidden, head_hidden, activation)
     with torch.no_grad():
         for p in heads.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -39,13 +40,14 @@ def _fused(heads, hidden, labels, eps, weights):
     return logits, sums.detach(), grads
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize(
     ("hidden", "head_hidden", "lead", "eps"),
     [(24, 16, (3, 5), 0.0), (24, 16, (3, 5), 0.1), (512, 64, (256, 1), 0.0), (256, 64, (4, 60), 0.05)],
 )
-def test_fused_loss_matches_autograd_values_and_gradients(hidden, head_hidden, lead, eps):
+def test_fused_loss_matches_autograd_values_and_gradients(hidden, head_hidden, lead, eps, activation):
     # lead (256, 1) and (4, 60) are training batches: their products take the oneDNN path.
-    heads = _heads(hidden, head_hidden)
+    heads = _heads(hidden, head_hidden, activation=activation)
     h = torch.randn(*lead, hidden, generator=torch.Generator().manual_seed(2))
     labels = random_labels(lead)
     weights = torch.tensor([0.7, 1.3, 0.2, 2.0, 0.9, 1.1])  # a different gradient per head's loss

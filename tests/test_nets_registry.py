@@ -55,6 +55,27 @@ def test_each_backbone_builds_from_config_and_round_trips(backbone):
     assert policy.hidden_size == policy.backbone.out_dim
 
 
+def test_the_activation_reaches_the_encoder_the_layers_and_the_heads():
+    gelu, relu = Policy(_config("mlp")), Policy(PolicyConfig.from_dict(_config("mlp").to_dict() | {"activation": "relu"}))
+    assert gelu.config.activation == "gelu"  # the default
+    assert (relu.encoder.activation, relu.heads.activation) == ("relu", "relu")
+    assert (gelu.encoder.activation, gelu.heads.activation) == ("gelu", "gelu")
+    assert any(isinstance(m, torch.nn.ReLU) for m in relu.backbone.modules())
+    assert any(isinstance(m, torch.nn.GELU) for m in gelu.backbone.modules())
+    gelu.load_state_dict(relu.state_dict())  # the same parameters: only the function differs
+    floats, ids = torch.randn(3, 1, 7), torch.randint(0, 4, (3, 1, 2))
+    labels = torch.zeros(3, 1, 13, dtype=torch.long)
+    assert not torch.allclose(relu.eval()(floats, ids, labels)[0]["main_x"], gelu.eval()(floats, ids, labels)[0]["main_x"])
+    with pytest.raises(ValueError, match="gelu, relu"):
+        PolicyConfig(float_dim=3, id_vocab_sizes=(), activation="tanh")
+
+
+def test_a_config_from_before_the_activation_option_reads_as_gelu():
+    saved = _config("mlp").to_dict()
+    del saved["activation"]  # as written by earlier versions, whose networks all used GELU
+    assert PolicyConfig.from_dict(saved).activation == "gelu"  # the default is what they used
+
+
 def test_from_dict_rejects_unknown_keys():
     d = _config("mlp").to_dict() | {"hiden": [3]}
     with pytest.raises(ValueError, match="hiden"):

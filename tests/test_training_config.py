@@ -48,6 +48,14 @@ def test_defaults_are_the_guides():
     assert (cfg.early_stopping, cfg.patience, cfg.min_delta, cfg.save_best, cfg.resume) == (
         False, 5, 0.01, False, None)
     assert (cfg.precision, cfg.frame_delay, cfg.wandb, cfg.wandb_project) == ("bf16", 0, False, "exphil")
+    assert cfg.activation == "gelu"
+
+
+def test_the_activation_names_match_the_networks():
+    from exphil_assets.nets.activation import ACTIVATIONS
+    from exphil_assets.training.config import ACTIVATIONS as CONFIG_ACTIVATIONS
+
+    assert CONFIG_ACTIVATIONS == ACTIVATIONS
 
 
 def test_temporal_without_backbone_is_lstm():
@@ -81,6 +89,7 @@ def test_explicit_flags_beat_the_preset_which_beats_defaults():
         (None, {"hidden": "64,-1"}, "hidden"),
         (None, {"lr_schedule": "step"}, "lr_schedule"),
         (None, {"precision": "fp8"}, "precision"),
+        (None, {"activation": "tanh"}, "activation"),
         (None, {"val_split": 1.5}, "val_split"),
         (None, {"early_stopping": True}, "early_stopping"),
         (None, {"truncate_bptt": 10}, "truncate_bptt"),

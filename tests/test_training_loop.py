@@ -272,6 +272,20 @@ def test_resume_with_another_architecture_is_refused(tmp_path):
         train(resolve_config(None, {"resume": first.files["checkpoint"], "hidden": "16"}), data=data, progress=False)
 
 
+def test_a_checkpoint_from_before_the_activation_option_resumes_as_gelu(tmp_path):
+    data = _data()
+    first = train(_cfg(tmp_path, hidden="8", epochs=1, precision="f32", activation="gelu"), data=data, progress=False)
+    state = torch.load(first.files["checkpoint"], weights_only=True)
+    del state["config"]["activation"]  # as earlier versions wrote it
+    torch.save(state, first.files["checkpoint"])
+    cfg = resolve_config(None, {"resume": first.files["checkpoint"], "epochs": 2})
+    assert cfg.activation == "gelu"
+    assert train(cfg, data=data, progress=False).epochs_run == 2
+    with pytest.raises(UserError, match="activation"):
+        train(resolve_config(None, {"resume": first.files["checkpoint"], "activation": "relu"}), data=data,
+              progress=False)
+
+
 def test_artefacts_rebuild_the_policy_and_record_provenance(tmp_path):
     data = _data()
     result = train(_cfg(tmp_path, hidden="8,8", epochs=1, val_split=0.1, precision="bf16"), data=data,

@@ -11,7 +11,7 @@ one-hot per stick axis); head k reads the prefix of `cond` that covers the
 heads before it, so one encoding serves both modes. The backbone state is first
 projected once to `head_hidden` (shared by the five categorical heads), which
 keeps the heads a small part of each step's cost however wide the backbone is.
-Each categorical head is a 2-layer MLP (head_hidden units, GELU).
+Each categorical head is a 2-layer MLP (head_hidden units, then the policy's activation).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.activation import activate, check_activation
 from exphil_assets.nets.linear import Linear, linear
 
 NUM_BUTTONS = 8  # A, B, X, Y, Z, L, R, D-up
@@ -59,9 +60,10 @@ class ControllerHeads(nn.Module):
     `sample` runs the same weights head by head.
     """
 
-    def __init__(self, hidden_size: int, head_hidden: int = 64):
+    def __init__(self, hidden_size: int, head_hidden: int = 64, activation: str = "gelu"):
         super().__init__()
         self.head_hidden = head_hidden
+        self.activation = check_activation(activation)
         self.cond_dims = _cond_dims()
         full_cond = self.cond_dims[-1]
         heads = len(CATEGORICAL_HEADS)
@@ -105,12 +107,12 @@ class ControllerHeads(nn.Module):
         first = self.first(hidden.reshape(-1, hidden.shape[-1]))
         inp = self.teacher_input(first, labels.reshape(-1, NUM_LABEL_COLUMNS))
         w_hidden, w_out = self.masked_weights()
-        z = F.gelu(linear(inp, w_hidden, self.hidden_layer.bias))
+        z = activate(linear(inp, w_hidden, self.hidden_layer.bias), self.activation)
         return self.split_logits(first, linear(z, w_out, self.output_layer.bias), lead)
 
     def teacher_input(self, first: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """first [N, 8 + head_hidden], labels [N, 13] -> the hidden layer's input [shared units | cond]."""
-        shared = F.gelu(first[:, NUM_BUTTONS:])
+        shared = activate(first[:, NUM_BUTTONS:], self.activation)
         return torch.cat([shared, self._teacher_condition(labels, shared.dtype)], dim=-1)
 
     def masked_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +162,7 @@ class ControllerHeads(nn.Module):
         H = self.head_hidden
         # One input buffer [shared | cond] filled head by head (cheaper than cat + one_hot at batch 1).
         inp = first.new_zeros(first.shape[0], H + self.cond_dims[-1])
-        inp[:, :H] = F.gelu(first[:, NUM_BUTTONS:])
+        inp[:, :H] = activate(first[:, NUM_BUTTONS:], self.activation)
         p_buttons = torch.sigmoid(first[:, :NUM_BUTTONS])
         if deterministic:
             buttons = (p_buttons > 0.5).long()
@@ -170,7 +172,7 @@ class ControllerHeads(nn.Module):
         action = [buttons]
         hl, ol = self.hidden_layer, self.output_layer
         for (name, _, classes), (rows, out_rows, width) in zip(CATEGORICAL_HEADS, self.blocks, strict=True):
-            z = F.gelu(F.linear(inp[:, : H + width], hl.weight[rows, : H + width], hl.bias[rows]))
+            z = activate(F.linear(inp[:, : H + width], hl.weight[rows, : H + width], hl.bias[rows]), self.activation)
             logits = F.linear(z, ol.weight[out_rows, rows], ol.bias[out_rows])
             if deterministic:
                 value = logits.argmax(-1, keepdim=True)

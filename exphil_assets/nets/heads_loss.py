@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from exphil_assets.nets.activation import activate, activation_backward
 from exphil_assets.nets.heads import (
     CATEGORICAL_HEADS,
     NUM_BUTTONS,
@@ -90,7 +91,7 @@ class _HeadsLoss(torch.autograd.Function):
         # (the weights come in as arguments so that autograd hands them their gradients)
         masked_hidden, masked_out = heads.masked_weights()
         pre_units = linear_no_grad(inp, masked_hidden, b_hidden)  # [N, heads * head_hidden]
-        units = F.gelu(pre_units)
+        units = activate(pre_units, heads.activation)
         out = linear_no_grad(units, masked_out, b_out)  # [N, all classes]
 
         want_grad = any(ctx.needs_input_grad)
@@ -122,10 +123,11 @@ class _HeadsLoss(torch.autograd.Function):
         # (out of place: a second backward through a retained graph must find them unscaled)
         d_out = d_out * torch.repeat_interleave(d_losses[1:], _CLASSES.to(d_losses.device))
         d_units = linear_no_grad(d_out, masked_out.t())
-        d_pre_units = torch.ops.aten.gelu_backward(d_units, pre_units)
+        d_pre_units = activation_backward(heads.activation, d_units, pre_units, units)
         # Back to the shared units only: the cond columns (labels) get no gradient.
         d_shared = linear_no_grad(d_pre_units, masked_hidden[:, :width].t())
-        d_first = torch.cat([d_buttons * d_losses[0], torch.ops.aten.gelu_backward(d_shared, pre_shared)], 1)
+        d_shared = activation_backward(heads.activation, d_shared, pre_shared, inp[:, :width])
+        d_first = torch.cat([d_buttons * d_losses[0], d_shared], 1)
         need = ctx.needs_input_grad
         grads = [None] * 10
         if need[0]:

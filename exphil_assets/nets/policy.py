@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from exphil_assets.nets.activation import check_activation
 from exphil_assets.nets.encoder import StateEncoder
 from exphil_assets.nets.heads import ControllerHeads
 from exphil_assets.nets.registry import BACKBONES, build_backbone
@@ -24,10 +25,12 @@ class Policy(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
         self.config = config
-        self.encoder = StateEncoder(config.float_dim, config.id_vocab_sizes, config.id_embed_dim, config.hidden[0])
+        self.encoder = StateEncoder(
+            config.float_dim, config.id_vocab_sizes, config.id_embed_dim, config.hidden[0], config.activation
+        )
         self.backbone = build_backbone(config.backbone, config.hidden[0], config)
         self.hidden_size: int = self.backbone.out_dim
-        self.heads = ControllerHeads(self.hidden_size, config.head_hidden)
+        self.heads = ControllerHeads(self.hidden_size, config.head_hidden, config.activation)
 
     def features(
         self, floats: torch.Tensor, ids: torch.Tensor, state: tuple | None = None
@@ -82,8 +85,9 @@ def small_batch_kernels(floats: torch.Tensor) -> Iterator[None]:
     """Inside: torch's own CPU kernels instead of oneDNN's, for a batch of a few frames.
 
     torch runs exact GELU on the CPU through oneDNN, whose per-call set-up costs ~6 us
-    (the native kernel: ~1.4 us at batch 1, with the same values). A play step calls
-    GELU up to ten times, so at batch 1 that set-up was a sixth of a step. Large batches
+    (the native kernel: ~1.4 us at batch 1, with the same values). A play step of a
+    gelu policy, or of the attention backbones (their blocks' MLP), calls GELU up to ten
+    times, so at batch 1 that set-up was a sixth of a step. Large batches
     keep oneDNN, which is faster there. Nothing else in a step uses oneDNN (fp32
     matmuls go to the BLAS).
     """
@@ -117,12 +121,14 @@ class PolicyConfig:
     dt_rank: int | None = None  # Mamba rank of the delta projection; None = ceil(width / 16)
     truncate_bptt: int | None = None  # detach recurrent state every N frames (lstm, gru, mamba)
     head_hidden: int = 64  # width of each autoregressive head's hidden layer
+    activation: str = "gelu"  # of the encoder, the MLP layers and the heads; files from before the option used GELU
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, int):
             self.hidden = (self.hidden,)
         self.hidden = tuple(int(h) for h in self.hidden)
         self.id_vocab_sizes = tuple(int(v) for v in self.id_vocab_sizes)
+        check_activation(self.activation)
         if self.backbone not in BACKBONES:
             raise ValueError(f"PolicyConfig.backbone: unknown backbone {self.backbone!r}; valid: {', '.join(BACKBONES)}")
         if not self.hidden or min(self.hidden) < 1:

@@ -32,7 +32,7 @@ def build_backbone(name: str, input_dim: int, cfg: PolicyConfig) -> nn.Module:
     width = cfg.hidden[0]
     if name == "mlp":
         # The encoder's projection to hidden[0] is the first hidden layer (see nets/mlp.py).
-        return MLPBackbone(input_dim, tuple(cfg.hidden[1:]), cfg.dropout)
+        return MLPBackbone(input_dim, tuple(cfg.hidden[1:]), cfg.dropout, cfg.activation)
     if name in ("lstm", "gru"):
         return RecurrentBackbone(name, input_dim, width, cfg.num_layers, cfg.dropout, cfg.truncate_bptt)
     if name == "mamba":

@@ -23,6 +23,7 @@ TEMPORAL_DEFAULT_BACKBONE = "lstm"  # the guide's default for --temporal without
 TRUNCATABLE_BACKBONES: tuple[str, ...] = ("lstm", "gru", "mamba")  # a recurrent state to detach
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear", "exponential", "cosine_restarts")
 PRECISIONS: tuple[str, ...] = ("bf16", "f32")
+ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")  # nets.activation.ACTIVATIONS, without importing torch
 
 
 @dataclass
@@ -54,6 +55,8 @@ class TrainConfig:
     """hidden layer sizes (the MLP's layers; a temporal backbone uses the first as its width)"""
     dropout: float = 0.1
     """dropout rate"""
+    activation: str = "gelu"
+    """gelu or relu (the original ExPhil's; ~7% faster on a CPU): the encoder's, MLP layers' and heads' activation"""
     temporal: bool = False
     """train on windows of frames (sequence to sequence) instead of single frames"""
     backbone: str | None = None
@@ -168,7 +171,7 @@ _RUN_ONLY_FIELDS = frozenset(
 # Fields that define the network or its inputs: a resumed run must keep them.
 ARCHITECTURE_FIELDS: tuple[str, ...] = (
     "hidden", "temporal", "backbone", "window_size", "state_size", "expand_factor",
-    "conv_size", "num_layers", "dropout",
+    "conv_size", "num_layers", "dropout", "activation",
 )
 
 
@@ -283,6 +286,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise bad("ema_decay", "must be in (0, 1)")
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise bad("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+    if cfg.activation not in ACTIVATIONS:
+        raise bad("activation", f"must be one of {', '.join(ACTIVATIONS)}")
     if cfg.precision not in PRECISIONS:
         raise bad("precision", f"must be one of {', '.join(PRECISIONS)}")
     check_device_name(cfg.device)

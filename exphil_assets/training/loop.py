@@ -123,6 +123,7 @@ def build_policy_config(cfg: TrainConfig, data: TrainingData) -> Any:
         hidden=tuple(cfg.hidden),
         num_layers=cfg.num_layers,
         dropout=cfg.dropout,
+        activation=cfg.activation,
         window_size=cfg.window_size,
         state_size=cfg.state_size,
         expand_factor=cfg.expand_factor,

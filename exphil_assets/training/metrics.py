@@ -70,8 +70,9 @@ class MetricAccumulator:
         self.button_correct += per_button
         sticks = torch.stack([logits[h] for h in STICK_HEADS], dim=1)  # [N, 4, 17]
         stick_targets = labels[:, [CATEGORICAL_HEADS[h] for h in STICK_HEADS]]  # [N, 4]
-        stick_correct = (sticks.argmax(-1) == stick_targets).sum(0)
-        self.top3 += (sticks.topk(3, dim=-1).indices == stick_targets[..., None]).any(-1).sum(0).double()
+        top3_hit = sticks.topk(3, dim=-1).indices == stick_targets[..., None]  # sorted: column 0 is the argmax
+        stick_correct = top3_hit[..., 0].sum(0)
+        self.top3 += top3_hit.any(-1).sum(0).double()
         shoulder = logits["shoulder"].argmax(-1) == labels[:, CATEGORICAL_HEADS["shoulder"]]
         self.correct += torch.cat(
             [per_button.mean()[None], stick_correct.double(), shoulder.sum().double()[None]]
