@@ -12,7 +12,7 @@ from exphil_assets.nets.heads_loss import fused_loss_applies, heads_imitation_lo
 from exphil_assets.training.loss import HEADS, ImitationObjective, imitation_loss
 
 
-def _heads(hidden: int, head_hidden: int, seed: int = 0, activation: str = "relu") -> ControllerHeads:
+def _heads(hidden: int, head_hidden: int, seed: int = 0, activation: str = "gelu") -> ControllerHeads:
     """Heads with every weight moved off its init, the masked ones kept at zero."""
     torch.manual_seed(seed)
     heads = ControllerHeads(hidden, head_hidden, activation)
