@@ -1,11 +1,25 @@
-"""The CPU dropout: drop rate, scaling, eval mode and seeding behave like nn.Dropout."""
+"""The CPU dropout: drop rate, scaling, eval mode and seeding behave like nn.Dropout.
+
+Every test runs twice: on the compiled kernel (cpu_kernels) and on torch's ops, its fallback.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+import exphil_assets.nets.dropout as dropout_module
+from exphil_assets.nets.cpu_kernels import cpu_kernels
 from exphil_assets.nets.dropout import Dropout
+
+
+@pytest.fixture(autouse=True, params=["kernel", "torch_ops"])
+def dropout_path(request, monkeypatch):
+    if request.param == "kernel" and cpu_kernels() is None:
+        pytest.skip("the compiled CPU kernels are unavailable here (see test_nets_cpu_kernels)")
+    if request.param == "torch_ops":
+        monkeypatch.setattr(dropout_module, "cpu_kernels", lambda: None)
+    return request.param
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])
@@ -19,7 +33,8 @@ def test_drops_about_p_and_scales_the_rest(p):
 
 
 def test_every_position_is_dropped_at_the_same_rate():
-    # Four 16-bit uniforms come from each 64-bit draw: none of the four may be biased.
+    # torch ops: four 16-bit uniforms come from each 64-bit draw, none of which may be biased;
+    # the kernel hashes each element's index, and no index may be favoured.
     torch.manual_seed(1)
     y = Dropout(0.25).train()(torch.ones(2000, 64))
     per_column = (y == 0).float().mean(0)
@@ -54,3 +69,13 @@ def test_the_global_seed_fixes_the_mask():
 def test_invalid_p_is_named():
     with pytest.raises(ValueError, match="p must be in"):
         Dropout(1.0)
+
+
+def test_the_mask_does_not_depend_on_the_memory_layout():
+    # The kernel indexes elements in row-major order: a transposed view is copied first.
+    x = torch.arange(1, 65, dtype=torch.float32).reshape(8, 8)
+    torch.manual_seed(4)
+    a = Dropout(0.5).train()(x.t())
+    torch.manual_seed(4)
+    b = Dropout(0.5).train()(x.t().contiguous())
+    assert torch.equal(a, b)
