@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from exphil_assets.nets import cpu_kernels as kernels_module
 from exphil_assets.nets.cpu_kernels import KernelBuildError, build_library, cpu_kernels
@@ -121,3 +122,27 @@ def test_the_transpose_kernel_equals_torchs(shape):
 def test_the_transpose_kernel_refuses_views_it_would_misread():
     with pytest.raises(ValueError, match="contiguous 2-D float32"):
         cpu_kernels().transpose(torch.randn(8, 6).t())
+
+
+@needs_compiler
+def test_gelu_dropout_is_torchs_gelu_under_the_dropout_mask():
+    kernels = cpu_kernels()
+    pre = torch.randn(300, 257) * 4
+    pre[0, :4] = torch.tensor([0.0, -30.0, 30.0, 1e-30])
+    out = kernels.gelu_dropout(pre, THRESHOLD_P10, 1.0 / 0.9, seed=11)
+    mask = kernels.dropout(torch.ones_like(pre), THRESHOLD_P10, 1.0 / 0.9, seed=11)  # the same mask
+    torch.testing.assert_close(out, F.gelu(pre) * mask, rtol=1e-5, atol=2e-6)
+    no_drop = kernels.gelu_dropout(pre, -32768, 1.0, seed=11)
+    torch.testing.assert_close(no_drop, F.gelu(pre), rtol=1e-5, atol=2e-6)
+
+
+@needs_compiler
+def test_gelu_dropout_backward_is_autograds():
+    kernels = cpu_kernels()
+    pre, grad = torch.randn(200, 129) * 3, torch.randn(200, 129)
+    mask = kernels.dropout(torch.ones_like(pre), THRESHOLD_P10, 1.0 / 0.9, seed=5)
+    reference = torch.ops.aten.gelu_backward(grad * mask, pre)
+    ours = kernels.gelu_dropout_backward(grad, pre, THRESHOLD_P10, 1.0 / 0.9, seed=5)
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=2e-6)
+    with pytest.raises(ValueError, match="grad"):
+        kernels.gelu_dropout_backward(grad[:10], pre, THRESHOLD_P10, 1.0, seed=5)

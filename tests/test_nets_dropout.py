@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import exphil_assets.nets.dropout as dropout_module
+from exphil_assets.nets.activation import activate
 from exphil_assets.nets.cpu_kernels import cpu_kernels
-from exphil_assets.nets.dropout import Dropout
+from exphil_assets.nets.dropout import Dropout, activate_then_drop
 
 
 @pytest.fixture(autouse=True, params=["kernel", "torch_ops"])
@@ -79,3 +80,21 @@ def test_the_mask_does_not_depend_on_the_memory_layout():
     torch.manual_seed(4)
     b = Dropout(0.5).train()(x.t().contiguous())
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu"])
+def test_activate_then_drop_is_dropout_of_the_activation(activation, dropout_path):
+    pre = torch.randn(64, 300, requires_grad=True)
+    drop = Dropout(0.3).train()
+    torch.manual_seed(6)
+    out = activate_then_drop(pre, activation, drop)
+    kept = out.detach() != 0
+    reference = activate(pre.detach(), activation) / 0.7
+    if activation == "gelu":
+        assert abs(float(kept.float().mean()) - 0.7) < 0.02
+    torch.testing.assert_close(out.detach()[kept], reference[kept], rtol=1e-5, atol=2e-6)
+    out.backward(torch.ones_like(out))
+    slope = torch.func.grad(lambda x: activate(x, activation).sum())(pre.detach())
+    torch.testing.assert_close(pre.grad, slope * kept / 0.7, rtol=1e-5, atol=2e-6)
+    # in eval mode it is the activation alone
+    assert torch.equal(activate_then_drop(pre.detach(), activation, drop.eval()), activate(pre.detach(), activation))

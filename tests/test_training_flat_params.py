@@ -14,11 +14,11 @@ def _model(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 3))
 
 
-def _train(model: nn.Module, steps: int, flat: bool, max_norm: float) -> dict[str, torch.Tensor]:
+def _train(model: nn.Module, steps: int, flat: bool, max_norm: float, fused: bool = False) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     if flat:
         fp = FlatParameters(model)
-        opt = torch.optim.AdamW([fp.param], lr=1e-2)
+        opt = torch.optim.AdamW([fp.param], lr=1e-2, fused=fused)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for _ in range(steps):
@@ -26,7 +26,7 @@ def _train(model: nn.Module, steps: int, flat: bool, max_norm: float) -> dict[st
         model(x).square().mean().backward()
         if flat:
             fp.gather_grads()
-            fp.clip_grad_norm_(max_norm)
+            fp.clip_grad_norm_(max_norm, opt if fused else None)
             opt.step()
             fp.zero_grad()
         else:
@@ -36,10 +36,11 @@ def _train(model: nn.Module, steps: int, flat: bool, max_norm: float) -> dict[st
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["clip_in_place", "clip_in_fused_adamw_step"])
 @pytest.mark.parametrize("max_norm", [0.5, float("inf")])
-def test_flat_training_matches_per_tensor_adamw_and_clipping(max_norm):
+def test_flat_training_matches_per_tensor_adamw_and_clipping(max_norm, fused):
     per_tensor = _train(_model(), 20, flat=False, max_norm=max_norm)
-    flat = _train(_model(), 20, flat=True, max_norm=max_norm)
+    flat = _train(_model(), 20, flat=True, max_norm=max_norm, fused=fused)
     assert per_tensor.keys() == flat.keys()
     for key in flat:
         torch.testing.assert_close(flat[key], per_tensor[key], rtol=1e-5, atol=1e-6)
@@ -77,3 +78,15 @@ def test_replaced_weights_are_detected():
     model[0].weight.data = torch.zeros(8, 6)
     with pytest.raises(RuntimeError, match="left the flat buffer"):
         fp.check_views()
+
+
+def test_a_step_that_needs_no_clipping_drops_the_previous_steps_scale():
+    model = _model()
+    fp = FlatParameters(model)
+    opt = torch.optim.AdamW([fp.param], lr=1e-2, fused=True)
+    model(torch.randn(16, 6) * 10).square().mean().backward()
+    fp.gather_grads()
+    norm = fp.clip_grad_norm_(1e-3, opt)
+    assert float(opt.grad_scale) == pytest.approx(float(norm) / 1e-3, rel=1e-5)
+    fp.clip_grad_norm_(float("inf"), opt)
+    assert opt.grad_scale is None

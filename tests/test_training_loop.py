@@ -75,9 +75,9 @@ def _record_step_gradients(monkeypatch, run_name) -> dict[str, list[list[torch.T
     grads: dict[str, list[list[torch.Tensor]]] = {}
     real_clip = FlatParameters.clip_grad_norm_
 
-    def recording_clip(self, max_norm):
+    def recording_clip(self, max_norm, optimizer=None):
         grads.setdefault(run_name(), []).append([p.grad.clone() for p in self.params])
-        return real_clip(self, max_norm)
+        return real_clip(self, max_norm, optimizer)
 
     monkeypatch.setattr(FlatParameters, "clip_grad_norm_", recording_clip)
     return grads

@@ -12,17 +12,68 @@ static inline uint32_t fmix32(uint32_t h) {
     return h;
 }
 
-/* out[i] = x[i] * (keep(i) ? scale : 0). keep(i): a 16-bit uniform u(i) in [-32768, 32767],
-   hashed from (seed, i), is >= threshold; so a mask is a pure function of its seed, and the
-   backward pass (the same call on the gradient) recomputes it instead of storing it.
-   A multiply, not a select: NaN and inf still reach the loss, as with torch's dropout. */
+/* Dropout's factor for element i: scale where keep(i), else 0. keep(i): a 16-bit uniform u(i) in
+   [-32768, 32767], hashed from (seed, i), is >= threshold. A mask is a pure function of its seed,
+   so backward passes recompute it instead of storing it, and every kernel here draws the same one.
+   Callers multiply by it rather than select: NaN and inf still reach the loss, as with torch's dropout. */
+static inline float keep_scale(int64_t i, int32_t threshold, float scale, uint32_t seed_lo, uint32_t seed_hi) {
+    uint32_t h = fmix32(fmix32((uint32_t)i * 0x9e3779b9u + seed_lo) ^ seed_hi);
+    int32_t u = (int32_t)(h >> 16) - 32768;
+    return u >= threshold ? scale : 0.0f;
+}
+
+/* out[i] = x[i] * keep_scale(i); the backward pass is the same call on the gradient. */
 void exphil_dropout(const float *restrict x, float *restrict out, int64_t n, int32_t threshold, float scale,
                     uint32_t seed_lo, uint32_t seed_hi) {
 #pragma omp parallel for simd schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * keep_scale(i, threshold, scale, seed_lo, seed_hi);
+}
+
+/* exp(x) for x <= 0 (Cephes' expf): 2^k * p(r), |r| <= ln2 / 2; relative error ~1e-7. */
+static inline float exp_nonpositive(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest, branch-free */
+    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } two_k = {.i = ((int32_t)k + 127) << 23};
+    return p * two_k.f;
+}
+
+/* The standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2, with erf by Abramowitz and
+   Stegun 7.1.26 (|error| < 1.5e-7), the formula of torch's own vectorised erf. */
+static inline float normal_cdf(float x) {
+    float z = x * 0.70710678118654752f;
+    float a = z < 0.0f ? -z : z;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    float erf_a = 1.0f - poly * exp_nonpositive(-a * a);
+    return 0.5f + 0.5f * (z < 0.0f ? -erf_a : erf_a);
+}
+
+/* out[i] = gelu(pre[i]) * keep_scale(i): exact (erf) GELU, then dropout, in one pass. */
+void exphil_gelu_dropout(const float *restrict pre, float *restrict out, int64_t n, int32_t threshold, float scale,
+                         uint32_t seed_lo, uint32_t seed_hi) {
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
     for (int64_t i = 0; i < n; i++) {
-        uint32_t h = fmix32(fmix32((uint32_t)i * 0x9e3779b9u + seed_lo) ^ seed_hi);
-        int32_t u = (int32_t)(h >> 16) - 32768;
-        out[i] = x[i] * (u >= threshold ? scale : 0.0f);
+        float x = pre[i];
+        out[i] = x * normal_cdf(x) * keep_scale(i, threshold, scale, seed_lo, seed_hi);
+    }
+}
+
+/* grad_pre[i] = grad[i] * keep_scale(i) * gelu'(pre[i]), gelu'(x) = Phi(x) + x * exp(-x^2 / 2) / sqrt(2 pi). */
+void exphil_gelu_dropout_backward(const float *restrict grad, const float *restrict pre, float *restrict grad_pre,
+                                  int64_t n, int32_t threshold, float scale, uint32_t seed_lo, uint32_t seed_hi) {
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float x = pre[i];
+        float slope = normal_cdf(x) + x * 0.39894228040143268f * exp_nonpositive(-0.5f * x * x);
+        grad_pre[i] = grad[i] * keep_scale(i, threshold, scale, seed_lo, seed_hi) * slope;
     }
 }
 

@@ -46,28 +46,44 @@ class CpuKernels:
     def __init__(self, path: Path):
         self.path = path
         self._lib = ctypes.CDLL(str(path))  # ctypes releases the GIL during each call
-        fn = self._lib.exphil_dropout
+        mask = [ctypes.c_int64, ctypes.c_int32, ctypes.c_float, ctypes.c_uint32, ctypes.c_uint32]  # n, threshold, ...
+        self._dropout = self._function("exphil_dropout", [ctypes.c_void_p] * 2 + mask)
+        self._gelu_dropout = self._function("exphil_gelu_dropout", [ctypes.c_void_p] * 2 + mask)
+        self._gelu_dropout_backward = self._function("exphil_gelu_dropout_backward", [ctypes.c_void_p] * 3 + mask)
+        self._transpose = self._function("exphil_transpose", [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 2)
+
+    def _function(self, name: str, argtypes: list) -> ctypes._CFuncPtr:
+        fn = getattr(self._lib, name)
         fn.restype = None
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_float,
-                       ctypes.c_uint32, ctypes.c_uint32]  # fmt: skip
-        self._dropout = fn
-        fn = self._lib.exphil_transpose
-        fn.restype = None
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
-        self._transpose = fn
+        fn.argtypes = argtypes
+        return fn
 
     def dropout(self, x: torch.Tensor, threshold: int, scale: float, seed: int) -> torch.Tensor:
         """x * mask: element i kept (times `scale`) where its 16-bit uniform hashed from (seed, i) is >= threshold.
 
-        x: a contiguous float32 CPU tensor. The same seed gives the same mask for the same numel.
+        x: a contiguous float32 CPU tensor. The same seed gives the same mask for the same numel,
+        in this kernel and in the GELU ones.
         """
-        if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
-            raise ValueError(f"CpuKernels.dropout: needs a contiguous float32 CPU tensor, got {x.dtype} on {x.device}")
-        if x.numel() >= _MAX_ELEMENTS:
-            raise ValueError(f"CpuKernels.dropout: at most {_MAX_ELEMENTS - 1} elements, got {x.numel()}")
-        out = torch.empty_like(x)
-        self._dropout(x.data_ptr(), out.data_ptr(), x.numel(), threshold, scale,
-                      seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)  # fmt: skip
+        out = torch.empty_like(_checked("dropout", x))
+        self._dropout(x.data_ptr(), out.data_ptr(), *_mask_args(x, threshold, scale, seed))
+        return out
+
+    def gelu_dropout(self, pre: torch.Tensor, threshold: int, scale: float, seed: int) -> torch.Tensor:
+        """gelu(pre) (exact, erf) * the mask of `dropout`, in one pass; erf within 1.5e-7 of torch's."""
+        out = torch.empty_like(_checked("gelu_dropout", pre))
+        self._gelu_dropout(pre.data_ptr(), out.data_ptr(), *_mask_args(pre, threshold, scale, seed))
+        return out
+
+    def gelu_dropout_backward(
+        self, grad: torch.Tensor, pre: torch.Tensor, threshold: int, scale: float, seed: int
+    ) -> torch.Tensor:
+        """d loss / d pre of gelu_dropout, from d loss / d out."""
+        if grad.shape != pre.shape:
+            raise ValueError(f"CpuKernels.gelu_dropout_backward: grad {tuple(grad.shape)} vs pre {tuple(pre.shape)}")
+        out = torch.empty_like(_checked("gelu_dropout_backward", pre))
+        _checked("gelu_dropout_backward", grad)
+        self._gelu_dropout_backward(grad.data_ptr(), pre.data_ptr(), out.data_ptr(),
+                                    *_mask_args(pre, threshold, scale, seed))  # fmt: skip
         return out
 
     def transpose(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +94,18 @@ class CpuKernels:
         out = torch.empty(x.shape[1], x.shape[0], dtype=x.dtype)
         self._transpose(x.data_ptr(), out.data_ptr(), x.shape[0], x.shape[1])
         return out
+
+
+def _checked(kernel: str, x: torch.Tensor) -> torch.Tensor:
+    if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
+        raise ValueError(f"CpuKernels.{kernel}: needs a contiguous float32 CPU tensor, got {x.dtype} on {x.device}")
+    if x.numel() >= _MAX_ELEMENTS:
+        raise ValueError(f"CpuKernels.{kernel}: at most {_MAX_ELEMENTS - 1} elements, got {x.numel()}")
+    return x
+
+
+def _mask_args(x: torch.Tensor, threshold: int, scale: float, seed: int) -> tuple[int, int, float, int, int]:
+    return x.numel(), threshold, scale, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
 
 
 @functools.cache

@@ -10,18 +10,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exphil_assets.nets.activation import activate, check_activation
+from exphil_assets.nets.activation import check_activation
+from exphil_assets.nets.dropout import Dropout, activate_then_drop
 from exphil_assets.nets.linear import Linear
 
 
 class StateEncoder(nn.Module):
-    """floats [..., F] float32 and ids [..., K] int64 -> activation(projection) [..., out_dim]."""
+    """floats [..., F] float32 and ids [..., K] int64 -> dropout(activation(projection)) [..., out_dim].
+
+    `dropout` is the MLP backbone's dropout on its input, applied here so that it runs fused
+    with the activation (the other backbones start from the encoder's output undropped).
+    """
 
     def __init__(
-        self, float_dim: int, id_vocab_sizes: tuple[int, ...], id_embed_dim: int, out_dim: int, activation: str = "gelu"
+        self,
+        float_dim: int,
+        id_vocab_sizes: tuple[int, ...],
+        id_embed_dim: int,
+        out_dim: int,
+        activation: str = "gelu",
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.activation = check_activation(activation)
+        self.dropout = Dropout(dropout)
         self.float_dim = float_dim
         self.id_vocab_sizes = tuple(int(v) for v in id_vocab_sizes)
         self.embeddings = nn.ModuleList(nn.Embedding(v, id_embed_dim) for v in self.id_vocab_sizes)
@@ -48,7 +60,7 @@ class StateEncoder(nn.Module):
             # about 2x cheaper than embedding_dense_backward on the CPU.
             rows = table.index_select(0, (ids + self._row_offsets).reshape(-1))
             parts.append(rows.view(*ids.shape[:-1], -1))
-        return activate(self.proj(torch.cat(parts, dim=-1)), self.activation)
+        return activate_then_drop(self.proj(torch.cat(parts, dim=-1)), self.activation, self.dropout)
 
     def _check_id_range(self, ids: torch.Tensor) -> None:
         # nn.Embedding fails with an opaque index error; name the column instead.

@@ -25,8 +25,10 @@ class Policy(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
         self.config = config
+        # The MLP's dropout on its input runs in the encoder, fused with the activation (nets/mlp.py).
         self.encoder = StateEncoder(
-            config.float_dim, config.id_vocab_sizes, config.id_embed_dim, config.hidden[0], config.activation
+            config.float_dim, config.id_vocab_sizes, config.id_embed_dim, config.hidden[0], config.activation,
+            dropout=config.dropout if config.backbone == "mlp" else 0.0,
         )
         self.backbone = build_backbone(config.backbone, config.hidden[0], config)
         self.hidden_size: int = self.backbone.out_dim

@@ -31,8 +31,9 @@ def build_backbone(name: str, input_dim: int, cfg: PolicyConfig) -> nn.Module:
         raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
     width = cfg.hidden[0]
     if name == "mlp":
-        # The encoder's projection to hidden[0] is the first hidden layer (see nets/mlp.py).
-        return MLPBackbone(input_dim, tuple(cfg.hidden[1:]), cfg.dropout, cfg.activation)
+        # The encoder's projection to hidden[0] is the first hidden layer, and the encoder applies
+        # the dropout on its output (Policy builds it with cfg.dropout; see nets/mlp.py).
+        return MLPBackbone(input_dim, tuple(cfg.hidden[1:]), cfg.dropout, cfg.activation, input_dropout=False)
     if name in ("lstm", "gru"):
         return RecurrentBackbone(name, input_dim, width, cfg.num_layers, cfg.dropout, cfg.truncate_bptt)
     if name == "mamba":

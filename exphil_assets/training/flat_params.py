@@ -61,12 +61,24 @@ class FlatParameters:
             p.grad = None
 
     @torch.no_grad()
-    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Scale the flat gradient to norm <= max_norm (as torch.nn.utils.clip_grad_norm_); returns the norm before."""
+    def clip_grad_norm_(self, max_norm: float, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+        """Scale the flat gradient to norm <= max_norm (as torch.nn.utils.clip_grad_norm_); returns the norm before.
+
+        With a fused Adam or AdamW `optimizer`, the scaling rides on its next step instead:
+        its `grad_scale` (the hook torch's GradScaler uses) divides each gradient as the
+        step reads it and writes it back scaled. That saves a pass over the whole gradient
+        on the ~3/4 of the 512-wide MLP's steps that clip.
+        """
         norm = torch.linalg.vector_norm(self.grad)
-        # Only a gradient that is too long is touched: the multiply is a full pass over the buffer.
+        fused = optimizer is not None and bool(optimizer.defaults.get("fused"))
+        if fused:
+            optimizer.grad_scale = None  # type: ignore[attr-defined]
+        # Only a gradient that is too long is touched.
         if math.isfinite(max_norm) and float(norm) > max_norm:
-            self.grad.mul_(max_norm / (float(norm) + 1e-6))
+            if fused:
+                optimizer.grad_scale = (norm + 1e-6) / max_norm  # type: ignore[attr-defined]
+            else:
+                self.grad.mul_(max_norm / (float(norm) + 1e-6))
         return norm
 
     def check_views(self) -> None:

@@ -397,7 +397,7 @@ class _Run:
                     metrics.update(logits, part["labels"], losses)
                     step_loss += losses.total.detach()
             self.flat.gather_grads()
-            grad_norm = self.flat.clip_grad_norm_(max_norm)
+            grad_norm = self.flat.clip_grad_norm_(max_norm, self.optimizer)
             if not (torch.isfinite(grad_norm) and torch.isfinite(step_loss)):
                 bar.close()
                 raise NonFiniteLoss(
