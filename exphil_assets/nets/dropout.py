@@ -8,7 +8,8 @@ the seed, so nothing is stored. Otherwise (no C compiler, other dtypes) it draws
 64 random bits per call of `random_` and cuts them into four 16-bit uniforms, about
 4x cheaper than `bernoulli_`. Either way the drop probability is rounded to a
 multiple of 1/65536, and the masks follow torch's global generator, so
-`torch.manual_seed` fixes them as it fixes `nn.Dropout`'s.
+`torch.manual_seed` fixes them as it fixes `nn.Dropout`'s. `activate_then_drop` runs
+an activation and the dropout after it as one kernel where it can (GELU).
 """
 
 from __future__ import annotations
