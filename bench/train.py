@@ -8,9 +8,11 @@ imports; it is the median of --epochs epochs, because a shared 2-core VM swings 
 fresh data root: ingest, dataset build, training and the written policy.
 
 With the ceilings (all configs, or --ceilings), the mlp_512x512_b256_f32 run also times
-the issue's yardstick, a bare 512x512 MLP step, just before and after each epoch; the
-line after it gives each epoch's speed over that (a busy host slows both) and the
-median ratio scaled to the issue's 58k bare-MLP machine.
+the issue's yardstick, a bare 512x512 MLP step, interleaved with the loop: one bare step
+after every BARE_EVERY optimiser steps, so that both see the same host (a shared VM's
+speed swings by 2x within seconds). That run's frames/s leaves the bare steps' time out,
+and the line after it gives each epoch's loop speed over the bare MLP's and the median
+ratio scaled to the issue's 58k bare-MLP machine.
 
     python bench/train.py [--replays ../shared/replays] [--only mlp_512x512_b256_f32 [--ceilings]]
 """
@@ -53,17 +55,29 @@ CONFIGS: dict[str, dict] = {
 
 def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs: int,
                  bare_step: Callable[[], None] | None = None) -> list[dict]:  # fmt: skip
-    """One config's line; with `bare_step`, a second line: the loop against a bare MLP timed around each epoch."""
+    """One config's line; with `bare_step`, a second line: the loop against a bare MLP timed in between its steps."""
     cfg = resolve_config(None, {"epochs": epochs, "dropout": 0.1, "models_dir": str(models), **options})
-    bare_rates: list[float] = []
+    bare = {"seconds": 0.0, "steps": 0}
+    bare_by_epoch: list[tuple[float, int]] = []
 
-    def time_bare_mlp(_record=None) -> None:  # between epochs: outside the epochs' timed span
-        bare_rates.append(_frames_per_s(bare_step, BARE_STEPS))
+    def time_bare_step(step: int) -> None:
+        if step % BARE_EVERY == 0:
+            start = time.perf_counter()
+            bare_step()
+            bare["seconds"] += time.perf_counter() - start
+            bare["steps"] += 1
+
+    def close_epoch(_record) -> None:
+        bare_by_epoch.append((bare["seconds"], bare["steps"]))
+        bare["seconds"], bare["steps"] = 0.0, 0
 
     if bare_step is not None:
-        time_bare_mlp()
-    result = train(cfg, data_root, progress=False, on_epoch=time_bare_mlp if bare_step is not None else None)
-    rates = [r.train["frames"] / r.seconds for r in result.history]
+        for _ in range(10):  # its own warm-up
+            bare_step()
+    result = train(cfg, data_root, progress=False, on_epoch=close_epoch if bare_step else None,
+                   on_step=time_bare_step if bare_step else None)  # fmt: skip
+    bare_seconds = [s for s, _ in bare_by_epoch] or [0.0] * len(result.history)
+    rates = [r.train["frames"] / (r.seconds - b) for r, b in zip(result.history, bare_seconds, strict=True)]
     lines = [{
         "bench": "train",
         "config": name,
@@ -76,14 +90,15 @@ def bench_config(name: str, options: dict, data_root: Path, models: Path, epochs
         "torch_threads": torch.get_num_threads(),
     }]  # fmt: skip
     if bare_step is not None:
-        # Each epoch against the bare MLP timed just before and just after it: a busy host slows both.
-        ratios = [rate / ((bare_rates[i] + bare_rates[i + 1]) / 2) for i, rate in enumerate(rates)]
+        bare_rates = [steps * 256 / seconds for seconds, steps in bare_by_epoch]
+        ratios = [rate / bare_rate for rate, bare_rate in zip(rates, bare_rates, strict=True)]
         lines.append({
             "bench": "train",
             "config": f"{name}_vs_bare_mlp",
             "loop_over_bare_mlp": round(statistics.median(ratios), 3),
             "loop_over_bare_mlp_each_epoch": [round(r, 3) for r in ratios],
-            "bare_mlp_frames_per_s_around_epochs": [round(r) for r in bare_rates],
+            "bare_mlp_frames_per_s_each_epoch": [round(r) for r in bare_rates],
+            "bare_steps_each_epoch": [steps for _, steps in bare_by_epoch],
             "at_58k_bare_mlp_scale": round(statistics.median(ratios) * ISSUE_BARE_MLP_FRAMES_PER_S),
             "goal_frames_per_s": 30_000,
         })  # fmt: skip
@@ -160,7 +175,7 @@ def _line(name: str, frames_per_s: float, params: int) -> dict:
 
 MLP_GOAL_CONFIG = "mlp_512x512_b256_f32"
 ISSUE_BARE_MLP_FRAMES_PER_S = 58_000  # the bare-MLP figure of the machine the 30k goal was set on
-BARE_STEPS = 100  # bare-MLP steps timed around each epoch of the goal config (~0.4 s)
+BARE_EVERY = 8  # optimiser steps of the goal config between two bare-MLP steps (~1/8 more time)
 
 
 def bench_quick_preset(replays: Path, work: Path) -> dict:

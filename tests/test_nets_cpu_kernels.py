@@ -146,3 +146,19 @@ def test_gelu_dropout_backward_is_autograds():
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=2e-6)
     with pytest.raises(ValueError, match="grad"):
         kernels.gelu_dropout_backward(grad[:10], pre, THRESHOLD_P10, 1.0, seed=5)
+
+
+@needs_compiler
+def test_gather_sum_of_squares_concatenates_and_sums():
+    kernels = cpu_kernels()
+    parts = [torch.randn(70000), None, torch.randn(3, 5), torch.randn(100000)]
+    sizes = [70000, 11, 15, 100000]
+    out = torch.full((sum(sizes),), float("nan"))
+    total = kernels.gather_sum_of_squares(parts, sizes, out)
+    expected = torch.cat([parts[0], torch.zeros(11), parts[2].reshape(-1), parts[3]])
+    assert torch.equal(out, expected)
+    assert total == pytest.approx(float(expected.double().square().sum()), rel=1e-12)
+    with pytest.raises(ValueError, match="add up to"):
+        kernels.gather_sum_of_squares(parts, [70000, 11, 15, 99999], out)
+    with pytest.raises(ValueError, match="part 2 has 15 elements, not 16"):
+        kernels.gather_sum_of_squares(parts, [70000, 10, 16, 100000], out)

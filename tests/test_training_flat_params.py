@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from exphil_assets.training import flat_params as flat_params_module
 from exphil_assets.training.flat_params import FlatParameters
 
 
@@ -36,9 +37,12 @@ def _train(model: nn.Module, steps: int, flat: bool, max_norm: float, fused: boo
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.parametrize("gather", ["compiled_kernel", "torch_ops"])
 @pytest.mark.parametrize("fused", [False, True], ids=["clip_in_place", "clip_in_fused_adamw_step"])
 @pytest.mark.parametrize("max_norm", [0.5, float("inf")])
-def test_flat_training_matches_per_tensor_adamw_and_clipping(max_norm, fused):
+def test_flat_training_matches_per_tensor_adamw_and_clipping(max_norm, fused, gather, monkeypatch):
+    if gather == "torch_ops":
+        monkeypatch.setattr(flat_params_module, "cpu_kernels", lambda: None)
     per_tensor = _train(_model(), 20, flat=False, max_norm=max_norm)
     flat = _train(_model(), 20, flat=True, max_norm=max_norm, fused=fused)
     assert per_tensor.keys() == flat.keys()

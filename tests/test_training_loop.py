@@ -265,6 +265,16 @@ def test_early_stopping_stops_at_the_right_epoch(tmp_path, monkeypatch):
     assert result.epochs_run == 4  # epochs 3 and 4 fail to beat 2.0 by more than 0.01
 
 
+def test_on_step_sees_every_optimiser_step_in_order(tmp_path):
+    seen: list[int] = []
+    epoch_ends: list[int] = []
+    result = train(_cfg(tmp_path, hidden="8", epochs=2, batch_size=64, accumulation_steps=2, precision="f32"),
+                   data=_data(), progress=False, on_step=seen.append,
+                   on_epoch=lambda record: epoch_ends.append(len(seen)))  # fmt: skip
+    assert seen == list(range(1, result.steps + 1))
+    assert epoch_ends == [result.steps // 2, result.steps]  # each epoch's steps before its on_epoch
+
+
 def test_resume_with_another_architecture_is_refused(tmp_path):
     data = _data()
     first = train(_cfg(tmp_path, hidden="8", epochs=1, precision="f32"), data=data, progress=False)

@@ -1,6 +1,7 @@
 /* ExPhil's compiled CPU kernels, built at first use by cpu_kernels.py (-O3 -march=native,
    and OpenMP on the thread pool that torch already runs, where torch uses GNU OpenMP). */
 #include <stdint.h>
+#include <stdlib.h>
 
 /* MurmurHash3's 32-bit finaliser: a bijection that spreads every input bit over every output bit. */
 static inline uint32_t fmix32(uint32_t h) {
@@ -90,4 +91,53 @@ void exphil_transpose(const float *restrict x, float *restrict out, int64_t rows
                 for (int64_t i = i0; i < i1; i++) out[j * rows + i] = x[i * cols + j];
         }
     }
+}
+
+/* dst = the arrays src[0..count) (size[k] floats each; a NULL src is zeros) end to end; returns the
+   sum of their squares. One pass where torch needs two (the concatenation, then the norm). The
+   arrays are cut into chunks for the threads; each chunk's sum is in double and the chunks are
+   added in order, so the result does not depend on the thread count. */
+#define GATHER_CHUNK 32768
+double exphil_gather_sumsq(const float *const *src, const int64_t *size, int64_t count, float *restrict dst) {
+    int64_t nchunks = 0;
+    for (int64_t k = 0; k < count; k++) nchunks += (size[k] + GATHER_CHUNK - 1) / GATHER_CHUNK;
+    int64_t *chunk_of = malloc(sizeof(int64_t) * 3 * (size_t)(nchunks + 1)); /* (array, start, offset in dst) */
+    double *chunk_sum = malloc(sizeof(double) * (size_t)(nchunks + 1));
+    if (!chunk_of || !chunk_sum) {
+        free(chunk_of);
+        free(chunk_sum);
+        return -1.0; /* the caller's signal to fall back */
+    }
+    int64_t c = 0, offset = 0;
+    for (int64_t k = 0; k < count; k++) {
+        for (int64_t start = 0; start < size[k]; start += GATHER_CHUNK, c++) {
+            chunk_of[3 * c] = k;
+            chunk_of[3 * c + 1] = start;
+            chunk_of[3 * c + 2] = offset + start;
+        }
+        offset += size[k];
+    }
+#pragma omp parallel for schedule(static) if (offset >= 65536)
+    for (int64_t j = 0; j < nchunks; j++) {
+        int64_t k = chunk_of[3 * j], start = chunk_of[3 * j + 1];
+        int64_t n = size[k] - start < GATHER_CHUNK ? size[k] - start : GATHER_CHUNK;
+        float *restrict d = dst + chunk_of[3 * j + 2];
+        double acc = 0.0;
+        if (src[k]) {
+            const float *restrict s = src[k] + start;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < n; i++) {
+                d[i] = s[i];
+                acc += (double)s[i] * (double)s[i];
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
+        }
+        chunk_sum[j] = acc;
+    }
+    double total = 0.0;
+    for (int64_t j = 0; j < nchunks; j++) total += chunk_sum[j];
+    free(chunk_of);
+    free(chunk_sum);
+    return total;
 }

@@ -205,11 +205,13 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[EpochRecord], bool | None] | None = None,
     data: TrainingData | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a policy by imitation; returns paths, history and metrics.
 
     `on_epoch(record)` is called after each epoch; returning True stops the run
-    there (the checkpoint is written and can be resumed). `data` replaces the
+    there (the checkpoint is written and can be resumed). `on_step(step)` is called
+    after each optimiser step, inside the epoch's timed span. `data` replaces the
     dataset built from `cfg` (tests and benchmarks).
     """
     if cfg.threads:
@@ -217,7 +219,7 @@ def train(
     dist = DistContext.from_env(resolve_device(cfg.device))  # under torchrun: this rank's GPU
     try:
         with flush_denormals():
-            return _Run(cfg, data_root, progress, on_epoch, data, dist).run()
+            return _Run(cfg, data_root, progress, on_epoch, data, dist, on_step).run()
     finally:
         dist.close()
 
@@ -233,10 +235,11 @@ class _Run:
         on_epoch: Callable[[EpochRecord], bool | None] | None,
         data: TrainingData | None,
         dist: DistContext,
+        on_step: Callable[[int], None] | None = None,
     ) -> None:
         from exphil_assets.nets.policy import Policy
 
-        self.cfg, self.dist, self.on_epoch = cfg, dist, on_epoch
+        self.cfg, self.dist, self.on_epoch, self.on_step = cfg, dist, on_epoch, on_step
         self.device = dist.device
         self.progress = progress and dist.is_main
         self.backbone = cfg.resolved_backbone
@@ -414,6 +417,8 @@ class _Run:
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.model)
+            if self.on_step is not None:
+                self.on_step(self.step)
             bar.update(step_frames)
             if self.wandb is not None:
                 self.wandb.log(
