@@ -31,7 +31,8 @@ class MLPBackbone(nn.Module):
         super().__init__()
         self.activation = check_activation(activation)
         # [input dropout, then Linear, activation, Dropout per layer]: the indices of every
-        # file written so far (net.1.weight, net.4.weight, ...), so the layout stays.
+        # file written so far (net.1.weight, net.4.weight, ...), so the layout stays; forward
+        # runs each activation module's function fused with the Dropout after it.
         layers: list[nn.Module] = [Dropout(dropout) if input_dropout else nn.Identity()]
         width = input_dim
         for size in hidden:
