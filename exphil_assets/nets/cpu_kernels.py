@@ -149,8 +149,8 @@ def cpu_kernels() -> CpuKernels | None:
         return CpuKernels(build_library(kernel_cache_dir()))
     except (KernelBuildError, OSError) as exc:
         warnings.warn(
-            f"exphil: the compiled CPU dropout is unavailable, so dropout and GELU run on torch's slower ops "
-            f"(CPU training ~10% slower). {exc} Set {SWITCH}=0 to skip the build.",
+            f"exphil: the compiled CPU kernels are unavailable, so dropout, GELU, transposes and the gradient "
+            f"gather run on torch's ops (CPU training ~10% slower). {exc} Set {SWITCH}=0 to skip the build.",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -221,7 +221,7 @@ def _compiler_version(cc: str) -> str:
     try:
         done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise KernelBuildError(f"the C compiler {cc!r} could not run: {exc}.") from exc
+        raise KernelBuildError(f"The C compiler {cc!r} could not run: {exc}.") from exc
     return f"{cc} {done.stdout.strip().splitlines()[0] if done.stdout.strip() else ''}"
 
 
