@@ -106,7 +106,7 @@ double exphil_gather_sumsq(const float *const *src, const int64_t *size, int64_t
     if (!chunk_of || !chunk_sum) {
         free(chunk_of);
         free(chunk_sum);
-        return -1.0; /* the caller's signal to fall back */
+        return -1.0; /* no tables: the caller raises MemoryError */
     }
     int64_t c = 0, offset = 0;
     for (int64_t k = 0; k < count; k++) {

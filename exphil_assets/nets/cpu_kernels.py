@@ -173,11 +173,10 @@ def build_library(cache: Path, compiler: str | None = None) -> Path:
     cc = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise KernelBuildError("No C compiler found (set $CC, or install gcc).")
-    version = _compiler_version(cc)
-    source = SOURCE.read_bytes()
-    failures = []
+    inputs = [SOURCE.read_bytes(), _compiler_version(cc).encode(), _cpu_identity()]
+    failure = KernelBuildError("no compiler flags to try")
     for flags in _flag_sets():
-        key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), version.encode(), _cpu_identity()]))
+        key = hashlib.sha256(b"\0".join([*inputs, " ".join(flags).encode()]))
         target = cache / f"cpu_kernels-{key.hexdigest()[:16]}.so"
         if target.exists():
             return target
@@ -185,8 +184,8 @@ def build_library(cache: Path, compiler: str | None = None) -> Path:
             _compile(cc, flags, target)
             return target
         except KernelBuildError as exc:
-            failures.append(str(exc))
-    raise KernelBuildError(failures[-1])
+            failure = exc  # the plainest flags' error, once all have failed, is the one to show
+    raise failure
 
 
 def _flag_sets() -> list[list[str]]:

@@ -67,13 +67,17 @@ def activate_then_drop(pre: torch.Tensor, activation: str, dropout: Dropout) -> 
     return dropout(activate(pre, activation))
 
 
+def _draw_seed() -> int:
+    """A kernel mask's seed, from torch's global generator: torch.manual_seed fixes it, resume restores it."""
+    return int(torch.randint(0, 2**62, ()))
+
+
 class _HashedDropout(torch.autograd.Function):
     """The compiled kernel's dropout: the mask is a function of one seed drawn from torch's global generator."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, threshold: int, scale: float) -> torch.Tensor:
-        kernels = cpu_kernels()
-        seed = int(torch.randint(0, 2**62, ()))
+        kernels, seed = cpu_kernels(), _draw_seed()
         ctx.mask = (kernels, threshold, scale, seed)
         return kernels.dropout(x.contiguous(), threshold, scale, seed)
 
@@ -89,8 +93,7 @@ class _HashedGeluDropout(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pre: torch.Tensor, threshold: int, scale: float) -> torch.Tensor:
-        kernels = cpu_kernels()
-        seed = int(torch.randint(0, 2**62, ()))
+        kernels, seed = cpu_kernels(), _draw_seed()
         pre = pre.contiguous()
         ctx.save_for_backward(pre)
         ctx.mask = (kernels, threshold, scale, seed)
